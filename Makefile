@@ -1,0 +1,58 @@
+# HyperBox: a Docker Engine API daemon on containerd.
+# Everything here works on a fresh Debian bookworm machine as root.
+
+SHELL := /bin/bash
+export PATH := /usr/local/go/bin:$(HOME)/go/bin:$(PATH)
+GO ?= go
+# containerd and its shim are built from the containerd module pinned in go.mod.
+CONTAINERD_PKG := github.com/containerd/containerd/v2/cmd/containerd
+SHIM_PKG := github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2
+CONTAINERD_TAGS := no_btrfs no_zfs no_devmapper
+# Debian packages the daemon and the tests need.
+DEBS := crun runc tini busybox-static ca-certificates
+ORACLE_DEBS := docker.io
+ARGS ?=
+
+.PHONY: all deps build run test test-unit test-e2e test-oracle clean
+
+all: build
+
+deps:
+	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@command -v $(GO) >/dev/null || { echo "Go is required (expected at /usr/local/go)"; exit 1; }
+
+build: deps
+	$(GO) build -o bin/hyperboxd ./cmd/hyperboxd
+	$(GO) build -tags "$(CONTAINERD_TAGS)" -o bin/containerd $(CONTAINERD_PKG)
+	$(GO) build -o bin/containerd-shim-runc-v2 $(SHIM_PKG)
+
+# Runs the daemon in the foreground on /var/run/docker.sock (override with ARGS="-H unix:///path ...").
+run: build
+	bin/hyperboxd $(ARGS)
+
+# Unit tests (with the race detector), then the end-to-end suites against a
+# race-enabled hyperboxd that each suite starts on its own socket and dirs.
+test: build
+	$(GO) vet ./...
+	$(GO) build -race -o bin/hyperboxd-race ./cmd/hyperboxd
+	$(GO) test -race -count=1 -timeout 10m ./cmd/... ./server/... ./compat/... ./engine/... ./storage/...
+	HYPERBOXD=$(CURDIR)/bin/hyperboxd-race $(GO) test -count=1 -p 1 -timeout 25m ./tests/...
+
+test-unit: build
+	$(GO) test -race -count=1 ./cmd/... ./server/... ./compat/... ./engine/... ./storage/...
+
+test-e2e: build
+	$(GO) test -count=1 -p 1 -timeout 25m ./tests/...
+
+# The same end-to-end suites against Debian's dockerd (20.10), which the
+# test harness starts on its own socket, data-root and exec-root.
+test-oracle: deps
+	@dpkg -s $(ORACLE_DEBS) >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(ORACLE_DEBS); }
+	HYPERBOX_TEST_TARGET=dockerd $(GO) test -count=1 -p 1 -timeout 25m ./tests/...
+
+clean:
+	rm -rf bin

@@ -1,0 +1,246 @@
+// Command hyperboxd serves the Docker Engine API on containerd.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/log"
+	"github.com/spf13/pflag"
+
+	"github.com/hyperbox/hyperbox/compat"
+	"github.com/hyperbox/hyperbox/engine"
+	"github.com/hyperbox/hyperbox/engine/supervisor"
+	"github.com/hyperbox/hyperbox/server"
+	"github.com/hyperbox/hyperbox/server/middleware"
+	"github.com/hyperbox/hyperbox/server/routes/containers"
+	"github.com/hyperbox/hyperbox/server/routes/images"
+	"github.com/hyperbox/hyperbox/server/routes/system"
+	"github.com/hyperbox/hyperbox/storage"
+)
+
+func main() {
+	cfg, err := parseConfig(os.Args[1:])
+	if err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "hyperboxd:", err)
+		os.Exit(1)
+	}
+	if err := run(cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "hyperboxd:", err)
+		os.Exit(1)
+	}
+}
+
+func run(cfg *Config) error {
+	if err := log.SetLevel(cfg.LogLevel); err != nil {
+		return fmt.Errorf("invalid --log-level %q", cfg.LogLevel)
+	}
+	_ = log.SetFormat(log.TextFormat)
+	if os.Geteuid() != 0 {
+		return errors.New("hyperboxd needs to be started as root")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	ctx = namespaces.WithNamespace(ctx, cfg.ContainerdNS)
+
+	for _, d := range []string{cfg.DataRoot, cfg.ExecRoot} {
+		if err := os.MkdirAll(d, 0o711); err != nil {
+			return err
+		}
+	}
+	runtimes, err := findRuntimes(cfg.DefaultRuntime)
+	if err != nil {
+		return err
+	}
+	tlsCfg, err := tlsConfig(cfg)
+	if err != nil {
+		return err
+	}
+	// Open the API sockets first: a socket held by another daemon must
+	// stop us before we touch any state.
+	srvCfg := server.Config{
+		Hosts: cfg.Hosts, TLS: tlsCfg, SocketGroup: cfg.Group,
+		Versions: middleware.Versions{Min: compat.MinAPIVersion, Max: compat.APIVersion, ServerVersion: compat.EngineVersion},
+	}
+	if err := writePidfile(cfg.Pidfile); err != nil {
+		return err
+	}
+	defer os.Remove(cfg.Pidfile)
+	srv := server.New(srvCfg)
+	if err := srv.Listen(ctx); err != nil {
+		return err
+	}
+
+	engine.PrepareCgroups(ctx)
+
+	address := cfg.Containerd
+	var sup *supervisor.Supervisor
+	if address == "" {
+		bin, err := helperBinary("containerd")
+		if err != nil {
+			return err
+		}
+		sup, err = supervisor.Start(ctx, supervisor.Config{
+			Binary:   bin,
+			Root:     filepath.Join(cfg.DataRoot, "containerd"),
+			State:    filepath.Join(cfg.ExecRoot, "containerd"),
+			LogLevel: containerdLogLevel(cfg.LogLevel),
+			LogFile:  filepath.Join(cfg.ExecRoot, "containerd.log"),
+		})
+		if err != nil {
+			return err
+		}
+		defer sup.Stop(10 * time.Second)
+		address = filepath.Join(cfg.ExecRoot, "containerd", "containerd.sock")
+	}
+	client, err := containerd.New(address, containerd.WithDefaultNamespace(cfg.ContainerdNS), containerd.WithTimeout(30*time.Second))
+	if err != nil {
+		return fmt.Errorf("connect to containerd at %s: %w", address, err)
+	}
+	defer client.Close()
+	ver, err := client.Version(ctx)
+	if err != nil {
+		return fmt.Errorf("containerd at %s does not answer: %w", address, err)
+	}
+
+	store := storage.New(client, storage.Options{Snapshotter: "overlayfs", InsecureRegistries: cfg.InsecureRegistries})
+	maxSize, maxFiles, err := compat.ParseLogOpts(cfg.LogOpts)
+	if err != nil {
+		return fmt.Errorf("log-opts: %w", err)
+	}
+	eng, err := engine.New(ctx, engine.Options{
+		Client: client, Store: store, Namespace: cfg.ContainerdNS,
+		Root:     filepath.Join(cfg.DataRoot, "containers"),
+		ExecRoot: filepath.Join(cfg.ExecRoot, "containers"),
+		Runtimes: runtimes, DefaultRuntime: cfg.DefaultRuntime,
+		LogMaxSize: maxSize, LogMaxFiles: maxFiles, InitPath: findInit(),
+	})
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+
+	host, _ := os.Hostname()
+	d := compat.New(compat.Config{
+		ID: daemonID(cfg.DataRoot), Name: host, DataRoot: cfg.DataRoot, ExecRoot: cfg.ExecRoot,
+		Runtimes: runtimes, DefaultRuntime: cfg.DefaultRuntime, Debug: cfg.LogLevel == "debug",
+		Labels: cfg.Labels, InsecureRegistries: cfg.InsecureRegistries, ContainerdVersion: ver.Version,
+	}, eng, store)
+	srv.Register(system.New(d), containers.New(d), images.New(d))
+	log.G(ctx).WithField("containerd", address).Info("hyperboxd is ready")
+	err = srv.Serve(ctx)
+	log.G(ctx).Info("hyperboxd shutting down; containers keep running")
+	return err
+}
+
+func containerdLogLevel(l string) string {
+	if l == "debug" {
+		return "debug"
+	}
+	return "warn"
+}
+
+// helperBinary finds a binary built next to hyperboxd, then on the PATH.
+func helperBinary(name string) (string, error) {
+	if self, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(self), name)
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	p, err := exec.LookPath(name)
+	if err != nil {
+		return "", fmt.Errorf("%s not found next to hyperboxd or on PATH (run make build)", name)
+	}
+	return p, nil
+}
+
+// findRuntimes locates crun and runc; the default one must exist.
+func findRuntimes(def string) (map[string]string, error) {
+	rt := map[string]string{}
+	for _, name := range []string{"crun", "runc"} {
+		if p, err := exec.LookPath(name); err == nil {
+			rt[name] = p
+		}
+	}
+	if _, ok := rt[def]; !ok {
+		if def != "crun" && def != "runc" {
+			return nil, fmt.Errorf("unknown --default-runtime %q: choose crun or runc", def)
+		}
+		return nil, fmt.Errorf("default runtime %s not found on PATH (install it: apt-get install %s)", def, def)
+	}
+	return rt, nil
+}
+
+func findInit() string {
+	for _, n := range []string{"tini-static", "docker-init", "tini"} {
+		if p, err := exec.LookPath(n); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+func tlsConfig(cfg *Config) (*server.TLSConfig, error) {
+	if !cfg.TLS && !cfg.TLSVerify {
+		for _, h := range cfg.Hosts {
+			if strings.HasPrefix(h, "tcp://") {
+				return nil, fmt.Errorf("refusing to listen on %s without TLS: pass --tlsverify --tlscacert --tlscert --tlskey", h)
+			}
+		}
+		return nil, nil
+	}
+	if cfg.TLSCert == "" || cfg.TLSKey == "" {
+		return nil, errors.New("--tls/--tlsverify need --tlscert and --tlskey")
+	}
+	if cfg.TLSVerify && cfg.TLSCACert == "" {
+		return nil, errors.New("--tlsverify needs --tlscacert")
+	}
+	return &server.TLSConfig{Verify: cfg.TLSVerify, CACert: cfg.TLSCACert, Cert: cfg.TLSCert, Key: cfg.TLSKey}, nil
+}
+
+// writePidfile refuses to start when another live hyperboxd owns it.
+func writePidfile(path string) error {
+	if data, err := os.ReadFile(path); err == nil {
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil && pid != os.Getpid() {
+			if syscall.Kill(pid, 0) == nil {
+				if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err == nil && strings.Contains(filepath.Base(exe), "hyperboxd") {
+					return fmt.Errorf("pid file found, ensure hyperboxd is not running or delete %s", path)
+				}
+			}
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, []byte(strconv.Itoa(os.Getpid())), 0o644)
+}
+
+// daemonID is a stable random ID kept in the data root.
+func daemonID(root string) string {
+	p := filepath.Join(root, "engine-id")
+	if b, err := os.ReadFile(p); err == nil && len(b) > 0 {
+		return strings.TrimSpace(string(b))
+	}
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	id := hex.EncodeToString(b)
+	_ = os.WriteFile(p, []byte(id), 0o600)
+	return id
+}

@@ -1,0 +1,125 @@
+package compat
+
+import (
+	"context"
+	"compress/gzip"
+	"encoding/json"
+	"bufio"
+	"io"
+	"strings"
+
+	"github.com/distribution/reference"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/hyperbox/hyperbox/server/routes/images"
+)
+
+// ImageImport answers POST /images/create?fromSrc= (docker import). The
+// source is "-" (the request body); URLs are not fetched.
+func (d *Daemon) ImageImport(ctx context.Context, opts images.ImportOptions, out images.Progress) error {
+	if opts.Source != "-" {
+		return notImplemented("importing from a URL (fromSrc other than -)")
+	}
+	ref := ""
+	if opts.Repo != "" {
+		named, err := reference.ParseNormalizedNamed(opts.Repo)
+		if err != nil {
+			return invalid("invalid reference format: %s", opts.Repo)
+		}
+		if opts.Tag != "" {
+			if named, err = reference.WithTag(reference.TrimNamed(named), opts.Tag); err != nil {
+				return invalid("invalid tag format: %s", opts.Tag)
+			}
+		}
+		ref = reference.TagNameOnly(named).String()
+	}
+	cfg, err := parseChanges(opts.Changes)
+	if err != nil {
+		return err
+	}
+	body, err := decompress(opts.Body)
+	if err != nil {
+		return invalid("invalid import source: %v", err)
+	}
+	img, err := d.store.Import(ctx, body, ref, cfg, opts.Message)
+	if err != nil {
+		return err
+	}
+	return out.Send(jsonMessage{Status: img.ID.String()})
+}
+
+// decompress accepts a plain or gzip-compressed tar.
+func decompress(r io.Reader) (io.Reader, error) {
+	br := bufio.NewReader(r)
+	head, _ := br.Peek(512)
+	if len(head) >= 2 && head[0] == 0x1f && head[1] == 0x8b {
+		return gzip.NewReader(br)
+	}
+	return br, nil
+}
+
+// parseChanges applies Dockerfile instructions given with --change.
+func parseChanges(changes []string) (ocispec.ImageConfig, error) {
+	var cfg ocispec.ImageConfig
+	for _, ch := range changes {
+		ch = strings.TrimSpace(ch)
+		if ch == "" {
+			continue
+		}
+		instr, rest, _ := strings.Cut(ch, " ")
+		rest = strings.TrimSpace(rest)
+		switch strings.ToUpper(instr) {
+		case "CMD":
+			cfg.Cmd = parseExecOrShell(rest)
+		case "ENTRYPOINT":
+			cfg.Entrypoint = parseExecOrShell(rest)
+		case "ENV":
+			k, v, ok := strings.Cut(rest, "=")
+			if !ok {
+				k, v, _ = strings.Cut(rest, " ")
+			}
+			cfg.Env = append(cfg.Env, strings.TrimSpace(k)+"="+strings.Trim(strings.TrimSpace(v), `"`))
+		case "WORKDIR":
+			cfg.WorkingDir = rest
+		case "USER":
+			cfg.User = rest
+		case "LABEL":
+			if cfg.Labels == nil {
+				cfg.Labels = map[string]string{}
+			}
+			k, v, _ := strings.Cut(rest, "=")
+			cfg.Labels[strings.TrimSpace(k)] = strings.Trim(strings.TrimSpace(v), `"`)
+		case "STOPSIGNAL":
+			cfg.StopSignal = rest
+		case "EXPOSE":
+			if cfg.ExposedPorts == nil {
+				cfg.ExposedPorts = map[string]struct{}{}
+			}
+			for _, p := range strings.Fields(rest) {
+				if !strings.Contains(p, "/") {
+					p += "/tcp"
+				}
+				cfg.ExposedPorts[p] = struct{}{}
+			}
+		case "VOLUME":
+			if cfg.Volumes == nil {
+				cfg.Volumes = map[string]struct{}{}
+			}
+			for _, v := range parseExecOrShell(rest) {
+				cfg.Volumes[v] = struct{}{}
+			}
+		default:
+			return cfg, invalid("%s is not a valid change command", instr)
+		}
+	}
+	return cfg, nil
+}
+
+// parseExecOrShell reads ["a","b"] (exec form) or a shell command line.
+func parseExecOrShell(s string) []string {
+	var exec []string
+	if strings.HasPrefix(s, "[") && json.Unmarshal([]byte(s), &exec) == nil {
+		return exec
+	}
+	return []string{"/bin/sh", "-c", s}
+}

@@ -1,0 +1,148 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/errdefs"
+
+	"github.com/hyperbox/hyperbox/engine/internal/jsonlog"
+)
+
+// AttachOptions select the streams of an attach.
+type AttachOptions struct {
+	Stdin  io.Reader // nil: no stdin
+	Stdout io.Writer // nil: not attached
+	Stderr io.Writer // nil: not attached (TTY containers have only Stdout)
+	// Logs replays the logged output first; Stream follows live output.
+	Logs   bool
+	Stream bool
+}
+
+// Attach connects the caller to a container's streams. Subscriptions are in
+// place when Attach returns from its set-up, so a Start that follows loses
+// no output. It blocks until the container's current (or next, for a
+// created container) run ends, or ctx ends. Errors: NotFound.
+func (e *Engine) Attach(ctx context.Context, ref string, opts AttachOptions) error {
+	c, err := e.lookup(ref)
+	if err != nil {
+		return err
+	}
+	if opts.Logs {
+		c.mu.Lock()
+		path, tty := c.rec.LogPath, c.rec.Spec.Tty
+		c.mu.Unlock()
+		err := jsonlog.Read(ctx, path, jsonlog.ReadOptions{Tail: -1}, func(en jsonlog.Entry) error {
+			w := opts.Stdout
+			if en.Stream == "stderr" && !tty {
+				w = opts.Stderr
+			}
+			if w == nil {
+				return nil
+			}
+			_, err := io.WriteString(w, en.Log)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if !opts.Stream {
+		return nil
+	}
+	c.mu.Lock()
+	if c.rec.State.Status != StatusCreated && !c.rec.State.Running {
+		// Nothing to follow: dockerd returns at once for a stopped container.
+		c.mu.Unlock()
+		return nil
+	}
+	var subs []func()
+	var done []<-chan struct{}
+	if opts.Stdout != nil {
+		s := c.stdout.Subscribe(opts.Stdout)
+		subs = append(subs, func() { c.stdout.Unsubscribe(s) })
+		done = append(done, s.Done())
+	}
+	if opts.Stderr != nil && !c.rec.Spec.Tty {
+		s := c.stderr.Subscribe(opts.Stderr)
+		subs = append(subs, func() { c.stderr.Unsubscribe(s) })
+		done = append(done, s.Done())
+	}
+	exitCh := c.exitCh
+	c.mu.Unlock()
+	defer func() {
+		for _, u := range subs {
+			u()
+		}
+	}()
+	if opts.Stdin != nil {
+		go e.copyStdin(c, opts.Stdin)
+	}
+	for _, d := range done {
+		select {
+		case <-d:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+	if len(done) == 0 {
+		select {
+		case <-exitCh:
+		case <-ctx.Done():
+		}
+	}
+	return nil
+}
+
+// copyStdin forwards client input to the container's stdin. When the client
+// closes its input and the container has StdinOnce, the container's stdin is
+// closed too (that is how `echo x | docker run -i img cat` ends).
+func (e *Engine) copyStdin(c *ctr, r io.Reader) {
+	// Wait for the task if the container is attached to before start.
+	var w io.Writer
+	for i := 0; w == nil; i++ {
+		c.mu.Lock()
+		if c.dio != nil && c.dio.Stdin != nil && !c.stdinClosed {
+			w = c.dio.Stdin
+		}
+		running := c.rec.State.Running || c.rec.State.Status == StatusCreated
+		c.mu.Unlock()
+		if w != nil {
+			break
+		}
+		if !running || i > 6000 {
+			_, _ = io.Copy(io.Discard, r)
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	_, _ = io.Copy(w, r)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.rec.Spec.StdinOnce && !c.stdinClosed && c.dio != nil && c.task != nil {
+		c.stdinClosed = true
+		_ = c.task.CloseIO(e.rootCtx, containerd.WithStdinCloser)
+		_ = c.dio.Stdin.Close()
+	}
+}
+
+// Resize changes the TTY size of a running container. Errors: NotFound,
+// Conflict (not running).
+func (e *Engine) Resize(ctx context.Context, ref string, height, width uint) error {
+	c, err := e.lookup(ref)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	task := c.task
+	running := c.rec.State.Running
+	id := c.rec.ID
+	c.mu.Unlock()
+	if !running || task == nil {
+		return fmt.Errorf("container %s is not running: %w", id, errdefs.ErrConflict)
+	}
+	return task.Resize(ctx, uint32(width), uint32(height))
+}

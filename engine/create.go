@@ -1,0 +1,128 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/containerd/containerd/api/types/runc/options"
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/errdefs"
+	"github.com/containerd/log"
+)
+
+// Create records a new container and prepares its root filesystem snapshot
+// and OCI spec in containerd. It returns the container and any warnings.
+// Errors: NotFound (image), Conflict (name), InvalidArgument.
+func (e *Engine) Create(ctx context.Context, spec ContainerSpec, meta map[string][]byte) (Container, []string, error) {
+	img, err := e.opts.Store.Get(ctx, spec.Image)
+	if err != nil {
+		return Container{}, nil, err
+	}
+	runtime := spec.Runtime
+	if runtime == "" {
+		runtime = e.opts.DefaultRuntime
+	}
+	binary, ok := e.opts.Runtimes[runtime]
+	if !ok {
+		return Container{}, nil, fmt.Errorf("unknown or invalid runtime name: %s: %w", runtime, errdefs.ErrInvalidArgument)
+	}
+
+	id := newID()
+	e.mu.Lock()
+	name, err := e.reserveName(spec.Name, id)
+	e.mu.Unlock()
+	if err != nil {
+		return Container{}, nil, err
+	}
+	release := func() {
+		e.mu.Lock()
+		delete(e.names, name)
+		e.mu.Unlock()
+	}
+
+	rec := Container{
+		ID:        id,
+		Name:      name,
+		Created:   nowUTC(),
+		ImageID:   img.ID.String(),
+		ImageName: e.opts.Store.ContainerdName(img),
+		Spec:      spec,
+		Runtime:   runtime,
+		State:     State{Status: StatusCreated},
+	}
+	rec.Spec.Name = name
+	rec.LogPath = filepath.Join(e.dir(id), id+"-json.log")
+	for k, v := range meta {
+		if rec.Meta == nil {
+			rec.Meta = map[string][]byte{}
+		}
+		rec.Meta[k] = v
+	}
+	if err := os.MkdirAll(e.dir(id), 0o710); err != nil {
+		release()
+		return Container{}, nil, err
+	}
+	cleanup := func() {
+		release()
+		os.RemoveAll(e.dir(id))
+	}
+	if err := e.writeHostFiles(&rec); err != nil {
+		cleanup()
+		return Container{}, nil, err
+	}
+	specOpts, warnings, err := e.specOpts(&rec)
+	if err != nil {
+		cleanup()
+		return Container{}, nil, err
+	}
+	cimg, err := e.opts.Client.GetImage(ctx, rec.ImageName)
+	if err != nil {
+		cleanup()
+		return Container{}, nil, fmt.Errorf("image %s: %w", rec.ImageName, err)
+	}
+	_, err = e.opts.Client.NewContainer(ctx, id,
+		containerd.WithImage(cimg),
+		containerd.WithSnapshotter(e.opts.Store.Snapshotter()),
+		containerd.WithNewSnapshot(id, cimg),
+		containerd.WithRuntime("io.containerd.runc.v2", &options.Options{BinaryName: binary}),
+		containerd.WithNewSpec(specOpts...),
+	)
+	if err != nil {
+		cleanup()
+		return Container{}, nil, fmt.Errorf("create container: %w", err)
+	}
+	c := &ctr{rec: rec, exitCh: make(chan struct{}), runDone: closedChan(), removedCh: make(chan struct{})}
+	c.mu.Lock()
+	err = e.save(c)
+	c.mu.Unlock()
+	if err != nil {
+		_ = e.deleteContainerd(context.WithoutCancel(ctx), id)
+		cleanup()
+		return Container{}, nil, err
+	}
+	e.mu.Lock()
+	e.byID[id] = c
+	e.mu.Unlock()
+	log.G(ctx).WithField("id", id).WithField("name", name).Debug("container created")
+	return rec, warnings, nil
+}
+
+// deleteContainerd removes the containerd container and its snapshot.
+func (e *Engine) deleteContainerd(ctx context.Context, id string) error {
+	cc, err := e.opts.Client.LoadContainer(ctx, id)
+	if err != nil {
+		if errdefs.IsNotFound(err) {
+			return nil
+		}
+		return err
+	}
+	if t, err := cc.Task(ctx, nil); err == nil {
+		_, _ = t.Delete(ctx, containerd.WithProcessKill)
+	}
+	return cc.Delete(ctx, containerd.WithSnapshotCleanup)
+}
+
+func nowUTC() time.Time { return time.Now().UTC() }

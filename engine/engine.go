@@ -1,0 +1,286 @@
+// Package engine runs containers on containerd: create, start, stop, wait,
+// attach, logs and removal, with state that survives a daemon restart. It has
+// its own types; Docker API knowledge lives in compat.
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/errdefs"
+	"github.com/containerd/log"
+
+	"github.com/hyperbox/hyperbox/engine/internal/broadcast"
+	"github.com/hyperbox/hyperbox/engine/internal/jsonlog"
+	"github.com/hyperbox/hyperbox/storage"
+)
+
+// Options configure an Engine.
+type Options struct {
+	Client *containerd.Client
+	Store  *storage.Store
+	// Namespace is the containerd namespace the daemon's objects live in.
+	Namespace string
+	// Root holds one directory per container (record, logs, hosts files).
+	Root string
+	// ExecRoot holds runtime files (FIFOs) that need not survive a reboot.
+	ExecRoot string
+	// Runtimes maps runtime names ("crun", "runc") to binaries.
+	Runtimes       map[string]string
+	DefaultRuntime string
+	// LogMaxSize and LogMaxFiles bound each container's json-file log.
+	LogMaxSize  int64
+	LogMaxFiles int
+	// InitPath is a static init (tini) run as PID 1 for Init containers.
+	InitPath string
+}
+
+// Engine manages all containers of one daemon.
+type Engine struct {
+	opts      Options
+	rootCtx   context.Context
+	namespace string
+
+	mu    sync.RWMutex
+	byID  map[string]*ctr
+	names map[string]string // name -> id
+}
+
+// ctr is a container record plus its live runtime state.
+type ctr struct {
+	mu  sync.Mutex
+	rec Container
+
+	task   containerd.Task
+	dio    *cio.DirectIO
+	logw   *jsonlog.Writer
+	stdout broadcast.Broadcaster
+	stderr broadcast.Broadcaster
+
+	// exitCh is closed at the container's next exit and then replaced.
+	exitCh chan struct{}
+	// runDone is closed when the current run's output has been copied.
+	runDone chan struct{}
+	// removedCh is closed when the container has been removed.
+	removedCh chan struct{}
+	removing  bool
+	stopping  bool
+	// stdinClosed records that StdinOnce stdin was closed for this run.
+	stdinClosed bool
+}
+
+// New builds an engine and restores the containers recorded under Root,
+// reattaching to those still running (live restore).
+func New(ctx context.Context, opts Options) (*Engine, error) {
+	if opts.LogMaxFiles < 1 {
+		opts.LogMaxFiles = 1
+	}
+	for _, d := range []string{opts.Root, opts.ExecRoot} {
+		if err := os.MkdirAll(d, 0o710); err != nil {
+			return nil, err
+		}
+	}
+	e := &Engine{opts: opts, namespace: opts.Namespace, rootCtx: context.WithoutCancel(ctx), byID: map[string]*ctr{}, names: map[string]string{}}
+	if err := e.restore(ctx); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+func closedChan() chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return ch
+}
+
+func newID() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+func (e *Engine) dir(id string) string     { return filepath.Join(e.opts.Root, id) }
+func (e *Engine) execDir(id string) string { return filepath.Join(e.opts.ExecRoot, id) }
+
+// save writes the record atomically. Callers hold c.mu.
+func (e *Engine) save(c *ctr) error {
+	data, err := json.Marshal(&c.rec)
+	if err != nil {
+		return err
+	}
+	p := filepath.Join(e.dir(c.rec.ID), "config.json")
+	tmp := p + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, p)
+}
+
+// lookup finds a container by full ID, name (with or without '/') or
+// unique ID prefix.
+func (e *Engine) lookup(ref string) (*ctr, error) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if ref == "" {
+		return nil, fmt.Errorf("container %q: %w", ref, errdefs.ErrNotFound)
+	}
+	if c, ok := e.byID[ref]; ok {
+		return c, nil
+	}
+	name := ref
+	if name[0] == '/' {
+		name = name[1:]
+	}
+	if id, ok := e.names[name]; ok {
+		return e.byID[id], nil
+	}
+	var found *ctr
+	for id, c := range e.byID {
+		if len(ref) <= len(id) && id[:len(ref)] == ref {
+			if found != nil {
+				return nil, fmt.Errorf("multiple IDs found with provided prefix: %s: %w", ref, errdefs.ErrInvalidArgument)
+			}
+			found = c
+		}
+	}
+	if found == nil {
+		return nil, fmt.Errorf("container %q: %w", ref, errdefs.ErrNotFound)
+	}
+	return found, nil
+}
+
+// Get returns a snapshot of a container's record.
+func (e *Engine) Get(ctx context.Context, ref string) (Container, error) {
+	c, err := e.lookup(ref)
+	if err != nil {
+		return Container{}, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.rec, nil
+}
+
+// List returns all containers, newest first.
+func (e *Engine) List(ctx context.Context) []Container {
+	e.mu.RLock()
+	all := make([]*ctr, 0, len(e.byID))
+	for _, c := range e.byID {
+		all = append(all, c)
+	}
+	e.mu.RUnlock()
+	out := make([]Container, 0, len(all))
+	for _, c := range all {
+		c.mu.Lock()
+		out = append(out, c.rec)
+		c.mu.Unlock()
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
+	return out
+}
+
+// ImageInUse reports whether any container was created from image id.
+func (e *Engine) ImageInUse(id string) bool {
+	for _, c := range e.List(context.Background()) {
+		if c.ImageID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// SetMeta stores opaque upper-layer data with the container.
+func (e *Engine) SetMeta(ctx context.Context, id, key string, v any) error {
+	c, err := e.lookup(id)
+	if err != nil {
+		return err
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.rec.Meta == nil {
+		c.rec.Meta = map[string][]byte{}
+	}
+	c.rec.Meta[key] = data
+	return e.save(c)
+}
+
+// Close releases the engine's handles. Running containers keep running.
+func (e *Engine) Close() error {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	for _, c := range e.byID {
+		c.mu.Lock()
+		if c.logw != nil {
+			// Copiers may still write; the writer tolerates a closed file.
+		}
+		c.mu.Unlock()
+	}
+	return nil
+}
+
+var errStreamDone = errors.New("stream done")
+
+// copyOutput copies one output stream into the log and the live subscribers,
+// splitting the log into lines as Docker's json-file driver does.
+func copyOutput(r io.Reader, stream string, logw *jsonlog.Writer, b *broadcast.Broadcaster, ctx context.Context) {
+	buf := make([]byte, 32*1024)
+	var partial []byte
+	flush := func(p []byte) {
+		if len(p) == 0 || logw == nil {
+			return
+		}
+		if err := logw.Write(stream, nowUTC(), p); err != nil {
+			log.G(ctx).WithError(err).Debug("write container log")
+		}
+	}
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			chunk := buf[:n]
+			b.Write(chunk)
+			partial = append(partial, chunk...)
+			for {
+				i := indexByte(partial, '\n')
+				if i < 0 {
+					break
+				}
+				flush(partial[:i+1])
+				partial = partial[i+1:]
+			}
+			if len(partial) >= 16*1024 {
+				flush(partial)
+				partial = nil
+			}
+			partial = append([]byte(nil), partial...)
+		}
+		if err != nil {
+			flush(partial)
+			return
+		}
+	}
+}
+
+func indexByte(b []byte, c byte) int {
+	for i, x := range b {
+		if x == c {
+			return i
+		}
+	}
+	return -1
+}

@@ -1,0 +1,89 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/containerd/errdefs"
+	"github.com/containerd/log"
+)
+
+// RemoveOptions control Remove.
+type RemoveOptions struct {
+	// Force kills a running container first.
+	Force bool
+}
+
+// Remove deletes a container, its snapshot, logs and record.
+// Errors: NotFound, Conflict (running without Force, removal in progress).
+func (e *Engine) Remove(ctx context.Context, ref string, opts RemoveOptions) error {
+	c, err := e.lookup(ref)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	if c.removing {
+		c.mu.Unlock()
+		return fmt.Errorf("removal of container %s is already in progress: %w", c.rec.ID, errdefs.ErrConflict)
+	}
+	if c.rec.State.Running && !opts.Force {
+		status := "running"
+		if c.rec.State.Paused {
+			status = "paused"
+		}
+		c.mu.Unlock()
+		return &RunningError{ID: c.rec.ID, Status: status}
+	}
+	c.removing = true
+	running := c.rec.State.Running
+	exitCh, task := c.exitCh, c.task
+	id := c.rec.ID
+	c.mu.Unlock()
+
+	ctx = context.WithoutCancel(ctx)
+	if running {
+		if err := e.stopTask(ctx, c, task, exitCh, "KILL", 0); err != nil {
+			c.mu.Lock()
+			c.removing = false
+			c.mu.Unlock()
+			return fmt.Errorf("could not kill running container %s, cannot remove: %w", id, err)
+		}
+	}
+	if err := e.deleteContainerd(ctx, id); err != nil {
+		log.G(ctx).WithError(err).WithField("id", id).Warn("delete containerd container")
+	}
+	c.mu.Lock()
+	if c.logw != nil {
+		c.logw.Close()
+		c.logw = nil
+	}
+	c.rec.State.Status = StatusRemoving
+	name := c.rec.Name
+	c.mu.Unlock()
+	os.RemoveAll(e.execDir(id))
+	if err := os.RemoveAll(e.dir(id)); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	delete(e.byID, id)
+	if e.names[name] == id {
+		delete(e.names, name)
+	}
+	e.mu.Unlock()
+	close(c.removedCh)
+	return nil
+}
+
+// RunningError refuses to remove a running container without force.
+type RunningError struct {
+	ID     string
+	Status string
+}
+
+func (e *RunningError) Error() string {
+	return fmt.Sprintf("container %s is %s", e.ID, e.Status)
+}
+
+// Unwrap makes the error a Conflict.
+func (e *RunningError) Unwrap() error { return errdefs.ErrConflict }

@@ -1,0 +1,218 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/errdefs"
+	"github.com/containerd/log"
+
+	"github.com/hyperbox/hyperbox/engine/internal/jsonlog"
+)
+
+// Start runs a created or stopped container. Output is wired to the log and
+// to clients that attached before the start, so none of it is lost.
+// Errors: NotFound, NotModified (already running), Conflict (removing).
+func (e *Engine) Start(ctx context.Context, ref string) error {
+	c, err := e.lookup(ref)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	switch {
+	case c.removing:
+		c.mu.Unlock()
+		return fmt.Errorf("container is marked for removal and cannot be started: %w", errdefs.ErrConflict)
+	case c.rec.State.Paused:
+		c.mu.Unlock()
+		return fmt.Errorf("cannot start a paused container, try unpause instead: %w", errdefs.ErrConflict)
+	case c.rec.State.Running:
+		c.mu.Unlock()
+		return fmt.Errorf("container %s is already running: %w", c.rec.ID, errdefs.ErrNotModified)
+	}
+	err = e.startLocked(e.rootCtx, c)
+	if err == nil {
+		c.mu.Unlock()
+		return nil
+	}
+	c.rec.State.Error = err.Error()
+	c.rec.State.ExitCode = 128
+	if c.rec.State.Status == StatusCreated {
+		// dockerd leaves a container that failed to start as created.
+		c.rec.State.ExitCode = 127
+	}
+	_ = e.save(c)
+	// Clients attached before the start must not hang.
+	c.stdout.CloseAll()
+	c.stderr.CloseAll()
+	autoRemove, id := c.rec.Spec.AutoRemove, c.rec.ID
+	c.mu.Unlock()
+	if autoRemove {
+		// dockerd removes an AutoRemove container whose start failed;
+		// `docker run --rm` waits for that removal.
+		if rerr := e.Remove(context.WithoutCancel(ctx), id, RemoveOptions{Force: true}); rerr != nil {
+			log.G(ctx).WithError(rerr).WithField("id", id).Warn("auto-remove after failed start")
+		}
+	}
+	return err
+}
+
+func (e *Engine) fifoSet(c *ctr) *cio.FIFOSet {
+	dir := e.execDir(c.rec.ID)
+	cfg := cio.Config{
+		Stdout:   filepath.Join(dir, "init-stdout"),
+		Terminal: c.rec.Spec.Tty,
+	}
+	if !c.rec.Spec.Tty {
+		cfg.Stderr = filepath.Join(dir, "init-stderr")
+	}
+	if c.rec.Spec.OpenStdin {
+		cfg.Stdin = filepath.Join(dir, "init-stdin")
+	}
+	return cio.NewFIFOSet(cfg, nil)
+}
+
+// startLocked creates and starts the task. The caller holds c.mu.
+func (e *Engine) startLocked(ctx context.Context, c *ctr) error {
+	cc, err := e.opts.Client.LoadContainer(ctx, c.rec.ID)
+	if err != nil {
+		return fmt.Errorf("load container: %w", err)
+	}
+	// A task left from an earlier run (e.g. the daemon died before cleaning
+	// up) must go before a new one can be created.
+	if old, err := cc.Task(ctx, nil); err == nil {
+		_, _ = old.Delete(ctx, containerd.WithProcessKill)
+	}
+	if err := os.MkdirAll(e.execDir(c.rec.ID), 0o700); err != nil {
+		return err
+	}
+	if c.logw == nil {
+		maxSize, maxFiles := e.opts.LogMaxSize, e.opts.LogMaxFiles
+		if c.rec.Spec.LogMaxSize != 0 {
+			maxSize, maxFiles = c.rec.Spec.LogMaxSize, max(c.rec.Spec.LogMaxFiles, 1)
+		}
+		w, err := jsonlog.NewWriter(c.rec.LogPath, maxSize, maxFiles)
+		if err != nil {
+			return fmt.Errorf("open log: %w", err)
+		}
+		c.logw = w
+	}
+	fs := e.fifoSet(c)
+	var dio *cio.DirectIO
+	task, err := cc.NewTask(ctx, func(string) (cio.IO, error) {
+		d, err := cio.NewDirectIO(ctx, fs)
+		dio = d
+		return d, err
+	})
+	if err != nil {
+		if dio != nil {
+			dio.Cancel()
+			dio.Close()
+		}
+		return runtimeError(err)
+	}
+	exitC, err := task.Wait(ctx)
+	if err != nil {
+		_, _ = task.Delete(ctx, containerd.WithProcessKill)
+		return err
+	}
+	e.attachIO(c, task, dio)
+	if err := task.Start(ctx); err != nil {
+		_, _ = task.Delete(ctx, containerd.WithProcessKill)
+		return runtimeError(err)
+	}
+	now := nowUTC()
+	c.rec.State = State{Status: StatusRunning, Running: true, Pid: int(task.Pid()), StartedAt: now}
+	c.stopping = false
+	c.stdinClosed = false
+	if err := e.save(c); err != nil {
+		log.G(ctx).WithError(err).Warn("save container state")
+	}
+	go e.monitor(c, task, exitC, c.runDone)
+	return nil
+}
+
+// attachIO starts copying the task's output into the log and the live
+// subscribers. The caller holds c.mu.
+func (e *Engine) attachIO(c *ctr, task containerd.Task, dio *cio.DirectIO) {
+	c.task, c.dio = task, dio
+	runDone := make(chan struct{})
+	c.runDone = runDone
+	var wg sync.WaitGroup
+	if dio.Stdout != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); copyOutput(dio.Stdout, "stdout", c.logw, &c.stdout, e.rootCtx) }()
+	}
+	if dio.Stderr != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); copyOutput(dio.Stderr, "stderr", c.logw, &c.stderr, e.rootCtx) }()
+	}
+	go func() {
+		wg.Wait()
+		close(runDone)
+	}()
+}
+
+// monitor waits for the task to exit and records it.
+func (e *Engine) monitor(c *ctr, task containerd.Task, exitC <-chan containerd.ExitStatus, runDone chan struct{}) {
+	st := <-exitC
+	code, exitedAt, _ := st.Result()
+	// Let the copiers drain what the process wrote before it exited; a
+	// daemonized grandchild may hold the pipes open, so do not wait forever.
+	select {
+	case <-runDone:
+	case <-time.After(5 * time.Second):
+	}
+	e.finishRun(c, task, int(code), exitedAt)
+}
+
+// finishRun deletes the task, records the exit and wakes waiters.
+func (e *Engine) finishRun(c *ctr, task containerd.Task, code int, exitedAt time.Time) {
+	ctx := e.rootCtx
+	// Any OOM kill in the container's cgroup counts, even of a child (dockerd
+	// reports TaskOOM events the same way).
+	oom := cgroupOOMKills(e.cgroupPath(c.rec.ID)) > 0
+	if _, err := task.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
+		log.G(ctx).WithError(err).WithField("id", c.rec.ID).Warn("delete task")
+	}
+	c.mu.Lock()
+	if c.dio != nil {
+		c.dio.Cancel()
+		c.dio.Close()
+		c.dio = nil
+	}
+	c.task = nil
+	if exitedAt.IsZero() || exitedAt.Unix() <= 0 {
+		exitedAt = nowUTC()
+	}
+	c.rec.State = State{
+		Status:     StatusExited,
+		ExitCode:   code,
+		OOMKilled:  oom,
+		StartedAt:  c.rec.State.StartedAt,
+		FinishedAt: exitedAt.UTC(),
+	}
+	if err := e.save(c); err != nil {
+		log.G(ctx).WithError(err).Warn("save container state")
+	}
+	c.stdout.CloseAll()
+	c.stderr.CloseAll()
+	close(c.exitCh)
+	c.exitCh = make(chan struct{})
+	autoRemove := c.rec.Spec.AutoRemove
+	id := c.rec.ID
+	c.mu.Unlock()
+	log.G(ctx).WithField("id", id).WithField("exitCode", code).Debug("container exited")
+	if autoRemove {
+		if err := e.Remove(ctx, id, RemoveOptions{Force: true}); err != nil && !errdefs.IsNotFound(err) {
+			log.G(ctx).WithError(err).WithField("id", id).Warn("auto-remove")
+		}
+	}
+}
+

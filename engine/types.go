@@ -1,0 +1,108 @@
+package engine
+
+import (
+	"time"
+)
+
+// ContainerSpec is what the engine needs to create and run a container. The
+// compat layer builds it from a Docker create request merged with the image.
+type ContainerSpec struct {
+	Name       string
+	Image      string // image reference or ID as given (resolved by storage)
+	Args       []string
+	Env        []string
+	WorkingDir string
+	User       string
+	Hostname   string
+	Domainname string
+	Labels     map[string]string
+	Tty        bool
+	OpenStdin  bool
+	StdinOnce  bool
+	StopSignal string // name or number; empty = SIGTERM
+	// StopTimeout in seconds; nil = 10.
+	StopTimeout *int
+
+	Memory     int64
+	MemorySwap int64
+	NanoCPUs   int64
+	CPUShares  int64
+	CPUQuota   int64
+	CPUPeriod  int64
+	CpusetCpus string
+	PidsLimit  *int64
+
+	Privileged     bool
+	CapAdd         []string
+	CapDrop        []string
+	ReadonlyRootfs bool
+	ExtraHosts     []string // "host:ip"
+	DNS            []string
+	DNSSearch      []string
+	DNSOptions     []string
+	AutoRemove     bool
+	Init           bool
+	Runtime        string // "crun" or "runc"; empty = daemon default
+	NetworkMode    string // "none", "host" or "" (private network namespace)
+	ShmSize        int64
+	Tmpfs          map[string]string
+	Sysctls        map[string]string
+	GroupAdd       []string
+	LogMaxSize     int64
+	LogMaxFiles    int
+	ConsoleHeight  uint
+	ConsoleWidth   uint
+}
+
+// Status values use Docker's vocabulary, which clients compare against.
+const (
+	StatusCreated    = "created"
+	StatusRunning    = "running"
+	StatusPaused     = "paused"
+	StatusRestarting = "restarting"
+	StatusRemoving   = "removing"
+	StatusExited     = "exited"
+	StatusDead       = "dead"
+)
+
+// State is a container's run state.
+type State struct {
+	Status     string
+	Running    bool
+	Paused     bool
+	Restarting bool
+	OOMKilled  bool
+	Dead       bool
+	Pid        int
+	ExitCode   int
+	Error      string
+	StartedAt  time.Time
+	FinishedAt time.Time
+}
+
+// Container is the engine's persistent record of a container.
+type Container struct {
+	ID        string
+	Name      string // without the leading '/'
+	Created   time.Time
+	ImageID   string // sha256:...
+	ImageName string // containerd image record the snapshot came from
+	Spec      ContainerSpec
+	State     State
+	// Runtime is the OCI runtime the container runs with.
+	Runtime      string
+	RestartCount int
+	LogPath      string
+	HostsPath    string
+	HostnamePath string
+	ResolvPath   string
+	// Meta is opaque data that upper layers keep with the container (compat
+	// stores the Docker Config and HostConfig exactly as created).
+	Meta map[string][]byte
+}
+
+// ExitStatus is what a wait returns.
+type ExitStatus struct {
+	ExitCode int
+	Error    string
+}

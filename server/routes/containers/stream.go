@@ -1,0 +1,134 @@
+package containers
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"github.com/containerd/log"
+
+	"github.com/hyperbox/hyperbox/server/httputil"
+	"github.com/hyperbox/hyperbox/server/middleware"
+	"github.com/hyperbox/hyperbox/server/stream"
+)
+
+func (c *containerRouter) getContainersLogs(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	if err := httputil.ParseForm(r); err != nil {
+		return err
+	}
+	opts := LogsOptions{
+		Stdout:     httputil.BoolValue(r, "stdout"),
+		Stderr:     httputil.BoolValue(r, "stderr"),
+		Follow:     httputil.BoolValue(r, "follow"),
+		Timestamps: httputil.BoolValue(r, "timestamps"),
+		Details:    httputil.BoolValue(r, "details"),
+		Tail:       r.Form.Get("tail"),
+		Since:      r.Form.Get("since"),
+		Until:      r.Form.Get("until"),
+	}
+	if !opts.Stdout && !opts.Stderr {
+		return fmt.Errorf("Bad parameters: you must choose at least one stream: %w", errdefs.ErrInvalidArgument)
+	}
+	ls, err := c.b.ContainerLogs(ctx, vars["name"], opts)
+	if err != nil {
+		return err
+	}
+	ct := stream.MediaTypeMultiplexedStream
+	if ls.Tty {
+		ct = stream.MediaTypeRawStream
+	}
+	w.Header().Set("Content-Type", ct)
+	w.WriteHeader(http.StatusOK)
+	fw := stream.NewFlushWriter(w)
+	fw.Flush()
+	var out, errw io.Writer = fw, fw
+	if !ls.Tty {
+		mux := stream.NewMuxer(fw)
+		out, errw = mux.Writer(stream.Stdout), mux.Writer(stream.Stderr)
+	}
+	err = ls.Run(ctx, func(m LogMessage) error {
+		dst := out
+		if m.Stream == "stderr" {
+			if !opts.Stderr {
+				return nil
+			}
+			dst = errw
+		} else if !opts.Stdout {
+			return nil
+		}
+		line := m.Line
+		if opts.Timestamps {
+			line = append([]byte(m.Time.UTC().Format(time.RFC3339Nano)+" "), line...)
+		}
+		_, err := dst.Write(line)
+		return err
+	})
+	if err != nil && ctx.Err() == nil {
+		log.G(ctx).WithError(err).Debug("log stream ended with error")
+	}
+	return nil
+}
+
+// postContainersAttach hijacks the connection: 101 when the client asked
+// for an upgrade, raw 200 otherwise; stdout/stderr multiplexed unless TTY.
+func (c *containerRouter) postContainersAttach(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	if err := httputil.ParseForm(r); err != nil {
+		return err
+	}
+	name := vars["name"]
+	tty, err := c.b.ContainerAttachTTY(ctx, name)
+	if err != nil {
+		return err
+	}
+	ct := stream.MediaTypeMultiplexedStream
+	// API < 1.42 always said raw-stream (clients looked at Config.Tty).
+	if tty || middleware.CompareVersions(httputil.VersionFromContext(ctx), "1.42") < 0 {
+		ct = stream.MediaTypeRawStream
+	}
+	conn, err := stream.Hijack(w, r, ct)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	hctx, cancel := conn.Context(context.WithoutCancel(ctx))
+	defer cancel()
+	cfg := AttachConfig{
+		Logs:       httputil.BoolValue(r, "logs"),
+		Stream:     httputil.BoolValue(r, "stream"),
+		DetachKeys: r.Form.Get("detachKeys"),
+	}
+	if httputil.BoolValue(r, "stdin") {
+		cfg.Stdin = &hangupReader{c: conn}
+	}
+	lw := &stream.LockedWriter{W: conn}
+	if tty {
+		if httputil.BoolValue(r, "stdout") || httputil.BoolValue(r, "stderr") {
+			cfg.Stdout = lw
+		}
+	} else {
+		mux := stream.NewMuxer(conn)
+		if httputil.BoolValue(r, "stdout") {
+			cfg.Stdout = mux.Writer(stream.Stdout)
+		}
+		if httputil.BoolValue(r, "stderr") {
+			cfg.Stderr = mux.Writer(stream.Stderr)
+		}
+	}
+	if err := c.b.ContainerAttach(hctx, name, cfg); err != nil {
+		// The stream has started: report in-band as dockerd does.
+		if !tty {
+			stream.NewMuxer(conn).Writer(stream.Stderr).Write([]byte(httputil.ErrorMessage(err) + "\n"))
+		}
+		log.G(ctx).WithError(err).Debug("attach ended with error")
+	}
+	return nil
+}
+
+// hangupReader reads client input; a read error means the client closed
+// its side (half-close) or hung up.
+type hangupReader struct{ c *stream.Conn }
+
+func (h *hangupReader) Read(p []byte) (int, error) { return h.c.Read(p) }
