@@ -162,6 +162,21 @@ func (e *Engine) attachIO(c *ctr, task containerd.Task, dio *cio.DirectIO) {
 // monitor waits for the task to exit and records it.
 func (e *Engine) monitor(c *ctr, task containerd.Task, exitC <-chan containerd.ExitStatus, runDone chan struct{}) {
 	st := <-exitC
+	// A wait that fails (containerd restarting, connection lost) is not an
+	// exit: the shim still runs the container. Arm the wait again.
+	for backoff := 100 * time.Millisecond; st.Error() != nil; backoff = min(backoff*2, 2*time.Second) {
+		log.G(e.rootCtx).WithError(st.Error()).WithField("id", task.ID()).Debug("task wait interrupted; waiting again")
+		time.Sleep(backoff)
+		ch, err := task.Wait(e.rootCtx)
+		if err != nil {
+			if errdefs.IsNotFound(err) {
+				st = *containerd.NewExitStatus(255, nowUTC(), nil)
+				break
+			}
+			continue
+		}
+		st = <-ch
+	}
 	code, exitedAt, _ := st.Result()
 	// Let the copiers drain what the process wrote before it exited; a
 	// daemonized grandchild may hold the pipes open, so do not wait forever.

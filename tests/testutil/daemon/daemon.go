@@ -382,6 +382,11 @@ func (d *Daemon) Shutdown() error {
 	if err := d.stop(); err != nil {
 		errs = append(errs, err)
 	}
+	// A daemon built with -race (make test) reports data races in its log
+	// and keeps going; a race is a failure of the suite that triggered it.
+	if data, err := os.ReadFile(d.logPath); err == nil && strings.Contains(string(data), "WARNING: DATA RACE") {
+		errs = append(errs, fmt.Errorf("data race reported by %s (full log kept at %s)", d.target, d.SaveLog("race")))
+	}
 	killed, err := killLeftovers(d.root)
 	if err != nil {
 		errs = append(errs, err)
