@@ -124,6 +124,11 @@ func run(cfg *Config) error {
 	if err != nil {
 		return fmt.Errorf("log-opts: %w", err)
 	}
+	if maxSize == 0 {
+		// Unlike dockerd (unbounded json-file logs by default), rotate by
+		// default with the limits of Docker's "local" driver: 20 MB x 5.
+		maxSize, maxFiles = 20<<20, 5
+	}
 	eng, err := engine.New(ctx, engine.Options{
 		Client: client, Store: store, Namespace: cfg.ContainerdNS,
 		Root:     filepath.Join(cfg.DataRoot, "containers"),
