@@ -86,6 +86,10 @@ func (d *Daemon) ContainerInspect(ctx context.Context, ref string, size bool) (*
 		Config:         cfg,
 		NetworkSettings: networkSettings(hc),
 	}
+	if size {
+		rw, root := d.sizes(ctx, &c)
+		resp.SizeRw, resp.SizeRootFs = &rw, &root
+	}
 	return resp, nil
 }
 

@@ -194,7 +194,11 @@ func (d *Daemon) ContainerList(ctx context.Context, opts containers.ListOptions)
 		if !lf.match(&c, cfg, hc) {
 			continue
 		}
-		out = append(out, summary(&c, cfg, hc))
+		sum := summary(&c, cfg, hc)
+		if opts.Size {
+			sum.SizeRw, sum.SizeRootFs = d.sizes(ctx, &c)
+		}
+		out = append(out, sum)
 		if opts.Limit > 0 && len(out) >= opts.Limit {
 			break
 		}
@@ -247,4 +251,18 @@ func statusText(st *engine.State) string {
 		return "Created"
 	}
 	return fmt.Sprintf("Exited (%d) %s ago", st.ExitCode, units.HumanDuration(now.Sub(st.FinishedAt)))
+}
+
+// sizes are SizeRw (the writable layer) and SizeRootFs (that plus the
+// image); unknown sizes are 0, as dockerd reports them.
+func (d *Daemon) sizes(ctx context.Context, c *engine.Container) (int64, int64) {
+	rw, err := d.engine.Size(ctx, c.ID)
+	if err != nil {
+		return 0, 0
+	}
+	root := rw
+	if img, err := d.store.Get(ctx, c.ImageID); err == nil {
+		root += img.Size
+	}
+	return rw, root
 }
