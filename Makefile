@@ -13,7 +13,7 @@ DEBS := crun runc tini busybox-static ca-certificates
 ORACLE_DEBS := docker.io
 ARGS ?=
 
-.PHONY: all deps build run test test-unit test-e2e test-oracle clean
+.PHONY: all deps build run test test-unit test-e2e test-oracle busybox clean
 
 all: build
 
@@ -33,6 +33,11 @@ build: deps
 # Runs the daemon in the foreground on /var/run/docker.sock (override with ARGS="-H unix:///path ...").
 run: build
 	bin/hyperboxd $(ARGS)
+
+# A busybox image (from Debian's busybox-static) to `docker load`, since no
+# registry is reachable here: bin/busybox.tar.
+busybox: deps
+	$(GO) run ./tests/testutil/busybox/mkarchive -o bin/busybox.tar
 
 # Unit tests (with the race detector), then the end-to-end suites against a
 # race-enabled hyperboxd that each suite starts on its own socket and dirs.
