@@ -211,7 +211,7 @@ func engineSpec(name string, cfg *container.Config, hc *container.HostConfig, im
 		netMode = ""
 	}
 	s := engine.ContainerSpec{
-		Name: name, Image: imageID, Args: args, Env: cfg.Env, WorkingDir: cfg.WorkingDir, User: cfg.User,
+		Name: name, Image: imageID, ImageName: cfg.Image, Args: args, Env: cfg.Env, WorkingDir: cfg.WorkingDir, User: cfg.User,
 		Hostname: cfg.Hostname, Domainname: cfg.Domainname, Labels: cfg.Labels,
 		Tty: cfg.Tty, OpenStdin: cfg.OpenStdin, StdinOnce: cfg.StdinOnce,
 		StopSignal: cfg.StopSignal, StopTimeout: cfg.StopTimeout,

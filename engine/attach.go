@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
@@ -72,7 +73,9 @@ func (e *Engine) Attach(ctx context.Context, ref string, opts AttachOptions) err
 		done = append(done, s.Done())
 	}
 	exitCh := c.exitCh
+	rec := c.rec
 	c.mu.Unlock()
+	e.emit(&rec, "attach", nil)
 	defer func() {
 		for _, u := range subs {
 			u()
@@ -144,5 +147,12 @@ func (e *Engine) Resize(ctx context.Context, ref string, height, width uint) err
 	if !running || task == nil {
 		return fmt.Errorf("container %s is not running: %w", id, errdefs.ErrConflict)
 	}
-	return task.Resize(ctx, uint32(width), uint32(height))
+	if err := task.Resize(ctx, uint32(width), uint32(height)); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	rec := c.rec
+	c.mu.Unlock()
+	e.emit(&rec, "resize", map[string]string{"height": strconv.Itoa(int(height)), "width": strconv.Itoa(int(width))})
+	return nil
 }

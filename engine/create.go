@@ -106,6 +106,7 @@ func (e *Engine) Create(ctx context.Context, spec ContainerSpec, meta map[string
 	e.mu.Lock()
 	e.byID[id] = c
 	e.mu.Unlock()
+	e.emit(&rec, "create", nil)
 	log.G(ctx).WithField("id", id).WithField("name", name).Debug("container created")
 	return rec, warnings, nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 
+	"github.com/hyperbox/hyperbox/engine/events"
 	"github.com/hyperbox/hyperbox/engine/internal/broadcast"
 	"github.com/hyperbox/hyperbox/engine/internal/jsonlog"
 	"github.com/hyperbox/hyperbox/storage"
@@ -52,6 +53,8 @@ type Engine struct {
 	rootCtx   context.Context
 	namespace string
 
+	bus *events.Bus
+
 	mu    sync.RWMutex
 	byID  map[string]*ctr
 	names map[string]string // name -> id
@@ -75,7 +78,6 @@ type ctr struct {
 	// removedCh is closed when the container has been removed.
 	removedCh chan struct{}
 	removing  bool
-	stopping  bool
 	// stdinClosed records that StdinOnce stdin was closed for this run.
 	stdinClosed bool
 }
@@ -91,7 +93,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 			return nil, err
 		}
 	}
-	e := &Engine{opts: opts, namespace: opts.Namespace, rootCtx: context.WithoutCancel(ctx), byID: map[string]*ctr{}, names: map[string]string{}}
+	e := &Engine{opts: opts, namespace: opts.Namespace, bus: events.New(), rootCtx: context.WithoutCancel(ctx), byID: map[string]*ctr{}, names: map[string]string{}}
 	if err := e.restore(ctx); err != nil {
 		return nil, err
 	}

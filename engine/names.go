@@ -73,7 +73,12 @@ func (e *Engine) Rename(ref, newName string) error {
 	if err != nil {
 		return err
 	}
-	delete(e.names, c.rec.Name)
+	old := c.rec.Name
+	delete(e.names, old)
 	c.rec.Name = n
-	return e.save(c)
+	if err := e.save(c); err != nil {
+		return err
+	}
+	e.emit(&c.rec, "rename", map[string]string{"oldName": "/" + old})
+	return nil
 }

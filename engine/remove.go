@@ -72,6 +72,7 @@ func (e *Engine) Remove(ctx context.Context, ref string, opts RemoveOptions) err
 	}
 	e.mu.Unlock()
 	close(c.removedCh)
+	e.emit(&c.rec, "destroy", nil)
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -129,11 +130,11 @@ func (e *Engine) startLocked(ctx context.Context, c *ctr) error {
 	}
 	now := nowUTC()
 	c.rec.State = State{Status: StatusRunning, Running: true, Pid: int(task.Pid()), StartedAt: now}
-	c.stopping = false
 	c.stdinClosed = false
 	if err := e.save(c); err != nil {
 		log.G(ctx).WithError(err).Warn("save container state")
 	}
+	e.emit(&c.rec, "start", nil)
 	go e.monitor(c, task, exitC, c.runDone)
 	return nil
 }
@@ -216,6 +217,10 @@ func (e *Engine) finishRun(c *ctr, task containerd.Task, code int, exitedAt time
 	if err := e.save(c); err != nil {
 		log.G(ctx).WithError(err).Warn("save container state")
 	}
+	if oom {
+		e.emit(&c.rec, "oom", nil)
+	}
+	e.emit(&c.rec, "die", map[string]string{"exitCode": strconv.Itoa(code)})
 	c.stdout.CloseAll()
 	c.stderr.CloseAll()
 	close(c.exitCh)

@@ -59,6 +59,10 @@ func (e *Engine) Kill(ctx context.Context, ref string, sig string) error {
 		}
 		return err
 	}
+	c.mu.Lock()
+	rec := c.rec
+	c.mu.Unlock()
+	e.emit(&rec, "kill", map[string]string{"signal": strconv.Itoa(int(s))})
 	return nil
 }
 
@@ -85,10 +89,16 @@ func (e *Engine) Stop(ctx context.Context, ref string, sig string, timeout *int)
 	if timeout != nil {
 		t = *timeout
 	}
-	c.stopping = true
 	exitCh, task := c.exitCh, c.task
 	c.mu.Unlock()
-	return e.stopTask(ctx, c, task, exitCh, sig, t)
+	if err := e.stopTask(ctx, c, task, exitCh, sig, t); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	rec := c.rec
+	c.mu.Unlock()
+	e.emit(&rec, "stop", nil)
+	return nil
 }
 
 func (e *Engine) stopTask(ctx context.Context, c *ctr, task containerd.Task, exitCh chan struct{}, sig string, timeout int) error {
@@ -138,6 +148,9 @@ func (e *Engine) Restart(ctx context.Context, ref string, sig string, timeout *i
 	}
 	if err := e.Start(ctx, ref); err != nil && !errdefs.IsNotModified(err) {
 		return err
+	}
+	if rec, err := e.Get(ctx, ref); err == nil {
+		e.emit(&rec, "restart", nil)
 	}
 	return nil
 }

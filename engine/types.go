@@ -9,6 +9,8 @@ import (
 type ContainerSpec struct {
 	Name       string
 	Image      string // image reference or ID as given (resolved by storage)
+	// ImageName is how the user named the image (for events and lists).
+	ImageName  string
 	Args       []string
 	Env        []string
 	WorkingDir string
