@@ -49,8 +49,13 @@ type AttachConfig struct {
 }
 
 // Backend is what the container routes need. Methods return containerd
-// errdefs classes; Docker wording comes from compat.
+// errdefs classes; Docker wording comes from compat. Feature groups live in
+// their own files (exec.go, archive.go, observe.go).
 type Backend interface {
+	ExecBackend
+	ArchiveBackend
+	ObserveBackend
+
 	ContainerCreate(ctx context.Context, name string, req *container.CreateRequest) (container.CreateResponse, error)
 	ContainerStart(ctx context.Context, id string) error
 	ContainerStop(ctx context.Context, id, signal string, timeout *int) error

@@ -21,6 +21,12 @@ type containerRouter struct{ b Backend }
 func New(b Backend) router.Router { return &containerRouter{b: b} }
 
 func (c *containerRouter) Routes() []router.Route {
+	rs := append(c.execRoutes(), c.archiveRoutes()...)
+	rs = append(rs, c.observeRoutes()...)
+	return append(rs, c.lifecycleRoutes()...)
+}
+
+func (c *containerRouter) lifecycleRoutes() []router.Route {
 	return []router.Route{
 		router.Post("/containers/create", c.postContainersCreate),
 		router.Get("/containers/json", c.getContainersJSON),

@@ -14,6 +14,9 @@ import (
 
 // Backend is what the system routes need.
 type Backend interface {
+	EventsBackend
+	DiskUsageBackend
+
 	// SystemInfo returns /info. It does not block on containers.
 	SystemInfo(ctx context.Context) (*system.Info, error)
 	// SystemVersion returns /version.
@@ -28,13 +31,15 @@ type systemRouter struct{ b Backend }
 func New(b Backend) router.Router { return &systemRouter{b: b} }
 
 func (s *systemRouter) Routes() []router.Route {
-	return []router.Route{
+	rs := []router.Route{
 		router.Get("/_ping", s.ping),
 		router.Head("/_ping", s.ping),
 		router.Get("/version", s.getVersion),
 		router.Get("/info", s.getInfo),
 		router.Post("/auth", s.postAuth),
 	}
+	rs = append(rs, s.eventsRoutes()...)
+	return append(rs, s.diskUsageRoutes()...)
 }
 
 // ping answers with the headers clients negotiate from. The version
