@@ -101,8 +101,9 @@ func validateHostConfig(hc *container.HostConfig) error {
 		return notImplemented("HostConfig.Devices")
 	case hasPortBindings(hc):
 		return notImplemented("HostConfig.PortBindings (published ports)")
-	case hc.RestartPolicy.Name != "" && hc.RestartPolicy.Name != "no":
-		return notImplemented("HostConfig.RestartPolicy " + string(hc.RestartPolicy.Name))
+	}
+	if err := validateRestartPolicy(hc.RestartPolicy); err != nil {
+		return err
 	}
 	switch m := string(hc.NetworkMode); m {
 	case "", "default", "bridge", "none", "host":
@@ -224,6 +225,12 @@ func engineSpec(name string, cfg *container.Config, hc *container.HostConfig, im
 		ConsoleHeight: hc.ConsoleSize[0], ConsoleWidth: hc.ConsoleSize[1],
 	}
 	s.Init = hc.Init != nil && *hc.Init
+	s.RestartPolicy = engine.RestartPolicy{Name: string(hc.RestartPolicy.Name), MaxRetries: hc.RestartPolicy.MaximumRetryCount}
+	hcheck, err := healthcheck(cfg.Healthcheck)
+	if err != nil {
+		return engine.ContainerSpec{}, err
+	}
+	s.Healthcheck = hcheck
 	for _, a := range hc.DNS {
 		s.DNS = append(s.DNS, a.String())
 	}

@@ -70,6 +70,7 @@ func (d *Daemon) ContainerInspect(ctx context.Context, ref string, size bool) (*
 			Restarting: st.Restarting, OOMKilled: st.OOMKilled, Dead: st.Dead, Pid: st.Pid,
 			ExitCode: st.ExitCode, Error: st.Error,
 			StartedAt: fmtTime(st.StartedAt), FinishedAt: fmtTime(st.FinishedAt),
+			Health: healthState(st.Health),
 		},
 		Image:          c.ImageID,
 		ResolvConfPath: c.ResolvPath,
@@ -85,6 +86,7 @@ func (d *Daemon) ContainerInspect(ctx context.Context, ref string, size bool) (*
 		Mounts:         []container.MountPoint{},
 		Config:         cfg,
 		NetworkSettings: networkSettings(hc),
+		ExecIDs:         d.engine.ExecIDs(c.ID),
 	}
 	if size {
 		rw, root := d.sizes(ctx, &c)

@@ -57,6 +57,13 @@ func (d *Daemon) compileFilter(ctx context.Context, f map[string]map[string]bool
 			return nil, invalid("invalid filter 'status=%s'", s)
 		}
 	}
+	for s := range f["health"] {
+		switch s {
+		case "starting", "healthy", "unhealthy", "none":
+		default:
+			return nil, invalid("Unrecognised filter value for health: %s", s)
+		}
+	}
 	for s := range f["exited"] {
 		n, err := strconv.Atoi(s)
 		if err != nil {
@@ -148,8 +155,14 @@ func (lf *listFilter) match(c *engine.Container, cfg *container.Config, hc *cont
 	if len(f["network"]) > 0 && !f["network"][networkName(hc)] {
 		return false
 	}
-	if len(f["health"]) > 0 && !f["health"]["none"] {
-		return false
+	if len(f["health"]) > 0 {
+		status := "none"
+		if c.State.Health != nil {
+			status = c.State.Health.Status
+		}
+		if !f["health"][status] {
+			return false
+		}
 	}
 	if len(f["volume"]) > 0 || len(f["publish"]) > 0 || len(f["expose"]) > 0 {
 		return false
@@ -226,6 +239,9 @@ func summary(c *engine.Container, cfg *container.Config, hc *container.HostConfi
 	if s.Labels == nil {
 		s.Labels = map[string]string{}
 	}
+	if h := c.State.Health; h != nil {
+		s.Health = &container.HealthSummary{Status: container.HealthStatus(h.Status), FailingStreak: h.FailingStreak}
+	}
 	s.HostConfig.NetworkMode = string(hc.NetworkMode)
 	return s
 }
@@ -235,7 +251,7 @@ func statusText(st *engine.State) string {
 	now := time.Now().UTC()
 	switch st.Status {
 	case engine.StatusRunning:
-		return "Up " + units.HumanDuration(now.Sub(st.StartedAt))
+		return "Up " + units.HumanDuration(now.Sub(st.StartedAt)) + healthSuffix(st.Health)
 	case engine.StatusPaused:
 		return "Up " + units.HumanDuration(now.Sub(st.StartedAt)) + " (Paused)"
 	case engine.StatusRestarting:
@@ -265,4 +281,15 @@ func (d *Daemon) sizes(ctx context.Context, c *engine.Container) (int64, int64) 
 		root += img.Size
 	}
 	return rw, root
+}
+
+// healthSuffix is the health part of docker ps's Status column.
+func healthSuffix(h *engine.Health) string {
+	if h == nil {
+		return ""
+	}
+	if h.Status == engine.HealthStarting {
+		return " (health: starting)"
+	}
+	return " (" + h.Status + ")"
 }

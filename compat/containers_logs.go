@@ -2,6 +2,7 @@ package compat
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -87,11 +88,16 @@ func (d *Daemon) ContainerAttach(ctx context.Context, ref string, cfg containers
 	if err != nil {
 		return containerError(ref, err)
 	}
-	opts := engine.AttachOptions{Stdout: cfg.Stdout, Stderr: cfg.Stderr, Logs: cfg.Logs, Stream: cfg.Stream}
+	opts := engine.AttachOptions{Stdout: cfg.Stdout, Stderr: cfg.Stderr, Logs: cfg.Logs, Stream: cfg.Stream, DetachKeys: cfg.DetachKeys}
 	// dockerd ignores stdin when the container was not created with
 	// OpenStdin (compose always asks for it).
 	if cfg.Stdin != nil && c.Spec.OpenStdin {
 		opts.Stdin = cfg.Stdin
 	}
-	return containerError(ref, d.engine.Attach(ctx, c.ID, opts))
+	err = d.engine.Attach(ctx, c.ID, opts)
+	if errors.Is(err, engine.ErrDetached) {
+		// The client detached on purpose; the container keeps running.
+		return nil
+	}
+	return containerError(ref, err)
 }

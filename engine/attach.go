@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"errors"
 	"io"
 	"strconv"
 	"time"
@@ -10,6 +11,7 @@ import (
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/errdefs"
 
+	"github.com/hyperbox/hyperbox/engine/internal/escape"
 	"github.com/hyperbox/hyperbox/engine/internal/jsonlog"
 )
 
@@ -21,7 +23,12 @@ type AttachOptions struct {
 	// Logs replays the logged output first; Stream follows live output.
 	Logs   bool
 	Stream bool
+	// DetachKeys is the detach sequence for TTY containers ("" = ctrl-p,ctrl-q).
+	DetachKeys string
 }
+
+// ErrDetached is returned by Attach when the client typed the detach keys.
+var ErrDetached = escape.ErrDetached
 
 // Attach connects the caller to a container's streams. Subscriptions are in
 // place when Attach returns from its set-up, so a Start that follows loses
@@ -81,12 +88,24 @@ func (e *Engine) Attach(ctx context.Context, ref string, opts AttachOptions) err
 			u()
 		}
 	}()
+	detached := make(chan struct{})
 	if opts.Stdin != nil {
-		go e.copyStdin(c, opts.Stdin)
+		in := opts.Stdin
+		if rec.Spec.Tty {
+			keys, err := escape.ParseKeys(opts.DetachKeys)
+			if err != nil {
+				return fmt.Errorf("%s: %w", err.Error(), errdefs.ErrInvalidArgument)
+			}
+			in = escape.NewReader(in, keys)
+		}
+		go e.copyStdin(c, in, detached)
 	}
 	for _, d := range done {
 		select {
 		case <-d:
+		case <-detached:
+			e.emit(&rec, "detach", nil)
+			return ErrDetached
 		case <-ctx.Done():
 			return nil
 		}
@@ -94,6 +113,9 @@ func (e *Engine) Attach(ctx context.Context, ref string, opts AttachOptions) err
 	if len(done) == 0 {
 		select {
 		case <-exitCh:
+		case <-detached:
+			e.emit(&rec, "detach", nil)
+			return ErrDetached
 		case <-ctx.Done():
 		}
 	}
@@ -103,7 +125,7 @@ func (e *Engine) Attach(ctx context.Context, ref string, opts AttachOptions) err
 // copyStdin forwards client input to the container's stdin. When the client
 // closes its input and the container has StdinOnce, the container's stdin is
 // closed too (that is how `echo x | docker run -i img cat` ends).
-func (e *Engine) copyStdin(c *ctr, r io.Reader) {
+func (e *Engine) copyStdin(c *ctr, r io.Reader, detached chan struct{}) {
 	// Wait for the task if the container is attached to before start.
 	var w io.Writer
 	for i := 0; w == nil; i++ {
@@ -122,9 +144,15 @@ func (e *Engine) copyStdin(c *ctr, r io.Reader) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	_, _ = io.Copy(w, r)
+	_, err := io.Copy(w, r)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if errors.Is(err, escape.ErrDetached) || c.rec.Spec.Tty {
+		// As dockerd: a TTY container's stdin stays open when the client's
+		// input ends (detach keys or EOF); the attach session just ends.
+		close(detached)
+		return
+	}
 	if c.rec.Spec.StdinOnce && !c.stdinClosed && c.dio != nil && c.task != nil {
 		c.stdinClosed = true
 		_ = c.task.CloseIO(e.rootCtx, containerd.WithStdinCloser)

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/cio"
@@ -55,6 +56,9 @@ type Engine struct {
 
 	bus *events.Bus
 
+	execMu sync.Mutex
+	execs  map[string]*execProc
+
 	mu    sync.RWMutex
 	byID  map[string]*ctr
 	names map[string]string // name -> id
@@ -80,6 +84,11 @@ type ctr struct {
 	removing  bool
 	// stdinClosed records that StdinOnce stdin was closed for this run.
 	stdinClosed bool
+	// healthStop ends the health check loop of the current run.
+	healthStop chan struct{}
+	// restartCancel cancels a pending restart-policy restart.
+	restartCancel chan struct{}
+	restartDelay  time.Duration
 }
 
 // New builds an engine and restores the containers recorded under Root,
@@ -93,10 +102,11 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 			return nil, err
 		}
 	}
-	e := &Engine{opts: opts, namespace: opts.Namespace, bus: events.New(), rootCtx: context.WithoutCancel(ctx), byID: map[string]*ctr{}, names: map[string]string{}}
+	e := &Engine{opts: opts, namespace: opts.Namespace, bus: events.New(), rootCtx: context.WithoutCancel(ctx), byID: map[string]*ctr{}, names: map[string]string{}, execs: map[string]*execProc{}}
 	if err := e.restore(ctx); err != nil {
 		return nil, err
 	}
+	e.restartOnBoot()
 	return e, nil
 }
 

@@ -16,7 +16,7 @@ var crunNotFound = regexp.MustCompile("executable file `([^`]*)` not found in \\
 // runc words it ("exec: \"x\": executable file not found in $PATH"), which
 // is what the docker CLI looks for to exit 127 (126 for permission denied).
 func runtimeError(err error) error {
-	msg := crunNotFound.ReplaceAllString(err.Error(), `exec: "$1": executable file not found in $$PATH`)
+	msg := runtimeMessage(err)
 	switch {
 	case strings.Contains(msg, "executable file not found"),
 		strings.Contains(msg, "no such file or directory"), strings.Contains(msg, "No such file or directory"),
@@ -24,4 +24,10 @@ func runtimeError(err error) error {
 		return fmt.Errorf("failed to create task for container: %s: %w", msg, errdefs.ErrInvalidArgument)
 	}
 	return err
+}
+
+// runtimeMessage is the runtime's error text with crun's wording of a
+// missing executable rewritten to runc's.
+func runtimeMessage(err error) string {
+	return crunNotFound.ReplaceAllString(err.Error(), `exec: "$1": executable file not found in $$PATH`)
 }

@@ -36,6 +36,7 @@ func (e *Engine) Remove(ctx context.Context, ref string, opts RemoveOptions) err
 		return &RunningError{ID: c.rec.ID, Status: status}
 	}
 	c.removing = true
+	c.cancelRestart()
 	running := c.rec.State.Running
 	exitCh, task := c.exitCh, c.task
 	id := c.rec.ID
@@ -72,6 +73,7 @@ func (e *Engine) Remove(ctx context.Context, ref string, opts RemoveOptions) err
 	}
 	e.mu.Unlock()
 	close(c.removedCh)
+	e.forgetExecs(id)
 	e.emit(&c.rec, "destroy", nil)
 	return nil
 }

@@ -111,6 +111,7 @@ func (e *Engine) restoreOne(ctx context.Context, c *ctr) {
 		}
 		c.rec.State.Pid = int(t.Pid())
 		_ = e.save(c)
+		e.startHealth(c)
 		lg.Info("reattached to running container")
 		go e.monitor(c, t, exitC, c.runDone)
 	case containerd.Created:

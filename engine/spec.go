@@ -145,7 +145,7 @@ func (e *Engine) specOpts(rec *Container) ([]oci.SpecOpts, []string, error) {
 	if s.NetworkMode == "host" {
 		opts = append(opts, oci.WithHostNamespace(specs.NetworkNamespace))
 	}
-	opts = append(opts, e.resourceOpts(s)...)
+	opts = append(opts, withResources(s))
 	if len(s.Sysctls) > 0 {
 		opts = append(opts, withSysctls(s.Sysctls))
 	}
@@ -159,36 +159,6 @@ func (e *Engine) specOpts(rec *Container) ([]oci.SpecOpts, []string, error) {
 		return nil
 	})
 	return opts, warnings, nil
-}
-
-func (e *Engine) resourceOpts(s *ContainerSpec) []oci.SpecOpts {
-	var opts []oci.SpecOpts
-	if s.Memory > 0 {
-		opts = append(opts, oci.WithMemoryLimit(uint64(s.Memory)))
-		if s.MemorySwap != 0 {
-			opts = append(opts, oci.WithMemorySwap(s.MemorySwap))
-		}
-	}
-	if s.NanoCPUs > 0 {
-		period := uint64(100000)
-		opts = append(opts, oci.WithCPUCFS(s.NanoCPUs*int64(period)/1e9, period))
-	} else if s.CPUQuota > 0 {
-		period := uint64(s.CPUPeriod)
-		if period == 0 {
-			period = 100000
-		}
-		opts = append(opts, oci.WithCPUCFS(s.CPUQuota, period))
-	}
-	if s.CPUShares > 0 {
-		opts = append(opts, oci.WithCPUShares(uint64(s.CPUShares)))
-	}
-	if s.CpusetCpus != "" {
-		opts = append(opts, oci.WithCPUs(s.CpusetCpus))
-	}
-	if s.PidsLimit != nil && *s.PidsLimit > 0 {
-		opts = append(opts, oci.WithPidsLimit(*s.PidsLimit))
-	}
-	return opts
 }
 
 // withMounts adds the per-container hosts files and tmpfs mounts.

@@ -129,12 +129,18 @@ func (e *Engine) startLocked(ctx context.Context, c *ctr) error {
 		return runtimeError(err)
 	}
 	now := nowUTC()
-	c.rec.State = State{Status: StatusRunning, Running: true, Pid: int(task.Pid()), StartedAt: now}
+	var health *Health
+	if c.rec.Spec.Healthcheck != nil {
+		health = &Health{Status: HealthStarting, Log: []HealthResult{}}
+	}
+	c.rec.State = State{Status: StatusRunning, Running: true, Pid: int(task.Pid()), StartedAt: now, Health: health}
+	c.rec.ManuallyStopped = false
 	c.stdinClosed = false
 	if err := e.save(c); err != nil {
 		log.G(ctx).WithError(err).Warn("save container state")
 	}
 	e.emit(&c.rec, "start", nil)
+	e.startHealth(c)
 	go e.monitor(c, task, exitC, c.runDone)
 	return nil
 }
@@ -204,6 +210,7 @@ func (e *Engine) finishRun(c *ctr, task containerd.Task, code int, exitedAt time
 		c.dio = nil
 	}
 	c.task = nil
+	c.stopHealth()
 	if exitedAt.IsZero() || exitedAt.Unix() <= 0 {
 		exitedAt = nowUTC()
 	}
@@ -213,6 +220,7 @@ func (e *Engine) finishRun(c *ctr, task containerd.Task, code int, exitedAt time
 		OOMKilled:  oom,
 		StartedAt:  c.rec.State.StartedAt,
 		FinishedAt: exitedAt.UTC(),
+		Health:     c.rec.State.Health,
 	}
 	if err := e.save(c); err != nil {
 		log.G(ctx).WithError(err).Warn("save container state")
@@ -227,6 +235,10 @@ func (e *Engine) finishRun(c *ctr, task containerd.Task, code int, exitedAt time
 	c.exitCh = make(chan struct{})
 	autoRemove := c.rec.Spec.AutoRemove
 	id := c.rec.ID
+	if c.shouldRestart(code) {
+		e.scheduleRestart(c, exitedAt.Sub(c.rec.State.StartedAt))
+		autoRemove = false
+	}
 	c.mu.Unlock()
 	log.G(ctx).WithField("id", id).WithField("exitCode", code).Debug("container exited")
 	if autoRemove {

@@ -46,9 +46,21 @@ func (e *Engine) Kill(ctx context.Context, ref string, sig string) error {
 		return err
 	}
 	c.mu.Lock()
+	if c.cancelRestart() {
+		c.rec.ManuallyStopped = true
+		_ = e.save(c)
+		c.mu.Unlock()
+		return nil
+	}
 	task := c.task
 	running := c.rec.State.Running
 	id := c.rec.ID
+	if running && task != nil && (s == syscall.SIGKILL || s == syscall.SIGTERM) {
+		// A kill that ends the container is a manual stop for restart
+		// policies.
+		c.rec.ManuallyStopped = true
+		_ = e.save(c)
+	}
 	c.mu.Unlock()
 	if !running || task == nil {
 		return fmt.Errorf("container %s is not running: %w", id, errdefs.ErrConflict)
@@ -75,10 +87,20 @@ func (e *Engine) Stop(ctx context.Context, ref string, sig string, timeout *int)
 		return err
 	}
 	c.mu.Lock()
+	if c.cancelRestart() {
+		// A container waiting for its policy restart is stopped for good.
+		c.rec.ManuallyStopped = true
+		_ = e.save(c)
+		c.mu.Unlock()
+		return nil
+	}
 	if !c.rec.State.Running {
 		c.mu.Unlock()
 		return fmt.Errorf("container %s is already stopped: %w", c.rec.ID, errdefs.ErrNotModified)
 	}
+	c.rec.ManuallyStopped = true
+	c.thawForStop(ctx)
+	_ = e.save(c)
 	if sig == "" {
 		sig = c.rec.Spec.StopSignal
 	}

@@ -7,8 +7,8 @@ import (
 // ContainerSpec is what the engine needs to create and run a container. The
 // compat layer builds it from a Docker create request merged with the image.
 type ContainerSpec struct {
-	Name       string
-	Image      string // image reference or ID as given (resolved by storage)
+	Name  string
+	Image string // image reference or ID as given (resolved by storage)
 	// ImageName is how the user named the image (for events and lists).
 	ImageName  string
 	Args       []string
@@ -54,6 +54,8 @@ type ContainerSpec struct {
 	LogMaxFiles    int
 	ConsoleHeight  uint
 	ConsoleWidth   uint
+	Healthcheck    *Healthcheck
+	RestartPolicy  RestartPolicy
 }
 
 // Status values use Docker's vocabulary, which clients compare against.
@@ -80,6 +82,48 @@ type State struct {
 	Error      string
 	StartedAt  time.Time
 	FinishedAt time.Time
+	// Health is set for containers with a health check.
+	Health *Health
+}
+
+// Health statuses.
+const (
+	HealthStarting  = "starting"
+	HealthHealthy   = "healthy"
+	HealthUnhealthy = "unhealthy"
+)
+
+// Health is the state of a container's health check.
+type Health struct {
+	Status        string
+	FailingStreak int
+	Log           []HealthResult
+}
+
+// HealthResult is one probe run.
+type HealthResult struct {
+	Start    time.Time
+	End      time.Time
+	ExitCode int
+	Output   string
+}
+
+// Healthcheck configures probes (durations already defaulted by compat).
+type Healthcheck struct {
+	// Test is the command: exec form, or ["/bin/sh","-c",cmd] for CMD-SHELL.
+	Test          []string
+	Interval      time.Duration
+	Timeout       time.Duration
+	StartPeriod   time.Duration
+	StartInterval time.Duration
+	Retries       int
+}
+
+// RestartPolicy says when the daemon restarts a container that exited.
+type RestartPolicy struct {
+	// Name is "no", "always", "unless-stopped" or "on-failure".
+	Name       string
+	MaxRetries int
 }
 
 // Container is the engine's persistent record of a container.
@@ -94,10 +138,13 @@ type Container struct {
 	// Runtime is the OCI runtime the container runs with.
 	Runtime      string
 	RestartCount int
-	LogPath      string
-	HostsPath    string
-	HostnamePath string
-	ResolvPath   string
+	// ManuallyStopped is set by stop and kill: restart policies then wait
+	// for an explicit start (or, for "always", a daemon restart).
+	ManuallyStopped bool
+	LogPath         string
+	HostsPath       string
+	HostnamePath    string
+	ResolvPath      string
 	// Meta is opaque data that upper layers keep with the container (compat
 	// stores the Docker Config and HostConfig exactly as created).
 	Meta map[string][]byte

@@ -74,4 +74,7 @@ type Backend interface {
 	ContainerAttach(ctx context.Context, id string, cfg AttachConfig) error
 	ContainerResize(ctx context.Context, id string, height, width uint) error
 	ContainerRename(ctx context.Context, id, name string) error
+	ContainerPause(ctx context.Context, id string) error
+	ContainerUnpause(ctx context.Context, id string) error
+	ContainerUpdate(ctx context.Context, id string, cfg *container.UpdateConfig) (container.UpdateResponse, error)
 }

@@ -40,6 +40,9 @@ func (c *containerRouter) lifecycleRoutes() []router.Route {
 		router.Post("/containers/{name:.*}/attach", c.postContainersAttach),
 		router.Post("/containers/{name:.*}/resize", c.postContainersResize),
 		router.Post("/containers/{name:.*}/rename", c.postContainersRename),
+		router.Post("/containers/{name:.*}/pause", c.postContainersPause),
+		router.Post("/containers/{name:.*}/unpause", c.postContainersUnpause),
+		router.Post("/containers/{name:.*}/update", c.postContainersUpdate),
 		router.Delete("/containers/{name:.*}", c.deleteContainers),
 	}
 }
@@ -220,4 +223,32 @@ func (c *containerRouter) postContainersRename(ctx context.Context, w http.Respo
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+func (c *containerRouter) postContainersPause(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	if err := c.b.ContainerPause(ctx, vars["name"]); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (c *containerRouter) postContainersUnpause(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	if err := c.b.ContainerUnpause(ctx, vars["name"]); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (c *containerRouter) postContainersUpdate(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	var cfg container.UpdateConfig
+	if err := httputil.ReadJSON(r, &cfg); err != nil {
+		return err
+	}
+	resp, err := c.b.ContainerUpdate(ctx, vars["name"], &cfg)
+	if err != nil {
+		return err
+	}
+	return httputil.WriteJSON(w, http.StatusOK, resp)
 }
