@@ -3,6 +3,8 @@ package compat
 import (
 	"context"
 	"encoding/json"
+	"maps"
+	"runtime"
 	"slices"
 	"strings"
 
@@ -35,6 +37,7 @@ func (d *Daemon) ContainerCreate(ctx context.Context, name string, req *containe
 	if err := validateHostConfig(hc); err != nil {
 		return container.CreateResponse{}, err
 	}
+	d.defaultLogConfig(hc)
 	img, err := d.store.Get(ctx, lookupName(cfg.Image))
 	if err != nil {
 		if errdefs.IsNotFound(err) {
@@ -79,8 +82,8 @@ func validateHostConfig(hc *container.HostConfig) error {
 	if hc.Memory > 0 && hc.Memory < 6*1024*1024 {
 		return invalid("Minimum memory limit allowed is 6MB")
 	}
-	if hc.NanoCPUs > 0 && (hc.CPUQuota > 0 || hc.CPUPeriod > 0) {
-		return invalid("Conflicting options: Nano CPUs and CPU Period cannot both be set")
+	if err := validateCPUs(hc.Resources); err != nil {
+		return err
 	}
 	if hc.AutoRemove && hc.RestartPolicy.Name != "" && hc.RestartPolicy.Name != "no" {
 		return invalid("can't create 'AutoRemove' container with restart policy")
@@ -261,4 +264,32 @@ func applyLogConfig(s *engine.ContainerSpec, lc container.LogConfig) error {
 	}
 	s.LogMaxSize, s.LogMaxFiles = size, files
 	return nil
+}
+
+// validateCPUs makes dockerd's CPU checks, in its order and wording.
+func validateCPUs(r container.Resources) error {
+	if r.NanoCPUs > 0 && r.CPUPeriod > 0 {
+		return invalid("Conflicting options: Nano CPUs and CPU Period cannot both be set")
+	}
+	if r.NanoCPUs > 0 && r.CPUQuota > 0 {
+		return invalid("Conflicting options: Nano CPUs and CPU Quota cannot both be set")
+	}
+	if n := runtime.NumCPU(); r.NanoCPUs < 0 || r.NanoCPUs > int64(n)*1e9 {
+		return invalid("Range of CPUs is from 0.01 to %d.00, as there are only %d CPUs available", n, n)
+	}
+	return nil
+}
+
+// defaultLogConfig fills LogConfig as dockerd does at create: the default
+// driver, and the daemon's log-opts when the container sets none.
+func (d *Daemon) defaultLogConfig(hc *container.HostConfig) {
+	if hc.LogConfig.Type == "" {
+		hc.LogConfig.Type = "json-file"
+		if len(hc.LogConfig.Config) == 0 && len(d.cfg.LogOpts) > 0 {
+			hc.LogConfig.Config = maps.Clone(d.cfg.LogOpts)
+		}
+	}
+	if hc.LogConfig.Config == nil {
+		hc.LogConfig.Config = map[string]string{}
+	}
 }

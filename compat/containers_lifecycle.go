@@ -2,6 +2,7 @@ package compat
 
 import (
 	"context"
+	"errors"
 
 	"github.com/moby/moby/api/types/container"
 
@@ -81,5 +82,10 @@ func (d *Daemon) ContainerResize(ctx context.Context, ref string, h, w uint) err
 
 // ContainerRename answers POST /containers/{id}/rename.
 func (d *Daemon) ContainerRename(ctx context.Context, ref, name string) error {
-	return containerError(ref, d.engine.Rename(ref, name))
+	err := d.engine.Rename(ref, name)
+	var nc *engine.NameConflictError
+	if errors.As(err, &nc) {
+		return wrapMessage(containerError(ref, err), "Error when allocating new name: ")
+	}
+	return containerError(ref, err)
 }

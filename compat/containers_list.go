@@ -28,14 +28,14 @@ var containerStatuses = map[string]bool{
 
 // listFilter is a validated container filter set.
 type listFilter struct {
-	f          map[string]map[string]bool
-	names      []*regexp.Regexp
-	exited     []int
-	ancestors  map[string]bool // image IDs
-	before     time.Time
-	since      time.Time
-	hasBefore  bool
-	hasSince   bool
+	f         map[string]map[string]bool
+	names     []*regexp.Regexp
+	exited    []int
+	ancestors map[string]bool // image IDs
+	before    time.Time
+	since     time.Time
+	hasBefore bool
+	hasSince  bool
 }
 
 func (d *Daemon) compileFilter(ctx context.Context, f map[string]map[string]bool) (*listFilter, error) {

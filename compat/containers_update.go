@@ -25,8 +25,8 @@ func (d *Daemon) ContainerUpdate(ctx context.Context, ref string, cfg *container
 	if r.Memory > 0 && r.Memory < 6*1024*1024 {
 		return container.UpdateResponse{}, invalid("Minimum memory limit allowed is 6MB")
 	}
-	if r.NanoCPUs > 0 && (r.CPUQuota > 0 || r.CPUPeriod > 0) {
-		return container.UpdateResponse{}, invalid("Conflicting options: Nano CPUs and CPU Period cannot both be set")
+	if err := validateCPUs(r); err != nil {
+		return container.UpdateResponse{}, err
 	}
 	nz := func(v int64) *int64 {
 		if v == 0 {

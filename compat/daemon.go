@@ -24,17 +24,20 @@ const (
 
 // Config is static daemon information for /info and /version.
 type Config struct {
-	ID             string
-	Name           string
-	DataRoot       string
-	ExecRoot       string
-	Runtimes       map[string]string
-	DefaultRuntime string
-	Debug          bool
-	Labels         []string
+	ID                 string
+	Name               string
+	DataRoot           string
+	ExecRoot           string
+	Runtimes           map[string]string
+	DefaultRuntime     string
+	Debug              bool
+	Labels             []string
 	InsecureRegistries []string
-	ContainerdVersion  string
-	GitCommit          string
+	// LogOpts are the daemon's default json-file options (daemon.json
+	// log-opts); they are copied into each new container's LogConfig.
+	LogOpts           map[string]string
+	ContainerdVersion string
+	GitCommit         string
 }
 
 // Daemon implements every Backend.

@@ -1,10 +1,10 @@
 package compat
 
 import (
-	"context"
-	"compress/gzip"
-	"encoding/json"
 	"bufio"
+	"compress/gzip"
+	"context"
+	"encoding/json"
 	"io"
 	"strings"
 
@@ -74,11 +74,13 @@ func parseChanges(changes []string) (ocispec.ImageConfig, error) {
 		case "ENTRYPOINT":
 			cfg.Entrypoint = parseExecOrShell(rest)
 		case "ENV":
-			k, v, ok := strings.Cut(rest, "=")
-			if !ok {
-				k, v, _ = strings.Cut(rest, " ")
+			pairs, err := keyValues(rest)
+			if err != nil {
+				return cfg, err
 			}
-			cfg.Env = append(cfg.Env, strings.TrimSpace(k)+"="+strings.Trim(strings.TrimSpace(v), `"`))
+			for _, kv := range pairs {
+				cfg.Env = append(cfg.Env, kv[0]+"="+kv[1])
+			}
 		case "WORKDIR":
 			cfg.WorkingDir = rest
 		case "USER":
@@ -87,8 +89,13 @@ func parseChanges(changes []string) (ocispec.ImageConfig, error) {
 			if cfg.Labels == nil {
 				cfg.Labels = map[string]string{}
 			}
-			k, v, _ := strings.Cut(rest, "=")
-			cfg.Labels[strings.TrimSpace(k)] = strings.Trim(strings.TrimSpace(v), `"`)
+			pairs, err := keyValues(rest)
+			if err != nil {
+				return cfg, err
+			}
+			for _, kv := range pairs {
+				cfg.Labels[kv[0]] = kv[1]
+			}
 		case "STOPSIGNAL":
 			cfg.StopSignal = rest
 		case "EXPOSE":
@@ -109,7 +116,7 @@ func parseChanges(changes []string) (ocispec.ImageConfig, error) {
 				cfg.Volumes[v] = struct{}{}
 			}
 		default:
-			return cfg, invalid("%s is not a valid change command", instr)
+			return cfg, invalid("%s is not a valid change command", strings.ToLower(instr))
 		}
 	}
 	return cfg, nil
@@ -122,4 +129,64 @@ func parseExecOrShell(s string) []string {
 		return exec
 	}
 	return []string{"/bin/sh", "-c", s}
+}
+
+// words splits a Dockerfile argument list on blanks, keeping quoted parts
+// ("two words", 'x y') together and removing the quotes.
+func words(s string) ([]string, error) {
+	var out []string
+	var cur strings.Builder
+	var quote rune
+	inWord := false
+	for _, r := range s {
+		switch {
+		case quote != 0 && r == quote:
+			quote = 0
+		case quote != 0:
+			cur.WriteRune(r)
+		case r == '"' || r == '\'':
+			quote, inWord = r, true
+		case r == ' ' || r == '\t':
+			if inWord {
+				out = append(out, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		default:
+			cur.WriteRune(r)
+			inWord = true
+		}
+	}
+	if quote != 0 {
+		return nil, invalid("unmatched quote in %q", s)
+	}
+	if inWord {
+		out = append(out, cur.String())
+	}
+	return out, nil
+}
+
+// keyValues reads ENV/LABEL arguments: "k=v k2=\"v 2\"" or the legacy
+// single pair "k v w" (value is the rest of the line).
+func keyValues(s string) ([][2]string, error) {
+	ws, err := words(s)
+	if err != nil {
+		return nil, err
+	}
+	if len(ws) == 0 {
+		return nil, invalid("missing key=value")
+	}
+	if !strings.Contains(ws[0], "=") {
+		k, v, _ := strings.Cut(strings.TrimSpace(s), " ")
+		return [][2]string{{k, strings.Trim(strings.TrimSpace(v), `"`)}}, nil
+	}
+	var out [][2]string
+	for _, w := range ws {
+		k, v, ok := strings.Cut(w, "=")
+		if !ok || k == "" {
+			return nil, invalid("syntax error - can't find = in %q. Must be of the form: name=value", w)
+		}
+		out = append(out, [2]string{k, v})
+	}
+	return out, nil
 }

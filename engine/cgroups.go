@@ -7,10 +7,10 @@ import (
 	"strconv"
 	"strings"
 
+	"context"
 	"github.com/containerd/cgroups/v3"
 	"github.com/containerd/log"
 	"golang.org/x/sys/unix"
-	"context"
 )
 
 // cgroupPath is where containerd's default spec puts a container's cgroup.

@@ -172,4 +172,3 @@ func (e *Engine) forgetExec(id string) {
 	delete(e.execs, id)
 	e.execMu.Unlock()
 }
-

@@ -1,9 +1,11 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"regexp"
+	"strings"
 
 	"github.com/containerd/errdefs"
 )
@@ -66,12 +68,21 @@ func (e *Engine) Rename(ref, newName string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	defer e.mu.Unlock()
+	newName = strings.TrimPrefix(newName, "/")
 	if newName == "" {
 		return fmt.Errorf("Neither old nor new names may be empty: %w", errdefs.ErrInvalidArgument)
 	}
-	n, err := e.reserveName(newName, c.rec.ID)
+	if newName == c.rec.Name {
+		return fmt.Errorf("Renaming a container with the same name as its current name: %w", errdefs.ErrInvalidArgument)
+	}
+	// dockerd validates the name with its leading '/'.
+	n, err := e.reserveName("/"+newName, c.rec.ID)
 	if err != nil {
-		return err
+		var nc *NameConflictError
+		if errors.As(err, &nc) {
+			return err
+		}
+		return fmt.Errorf("Error when allocating new name: %w", err)
 	}
 	old := c.rec.Name
 	delete(e.names, old)

@@ -247,4 +247,3 @@ func (e *Engine) finishRun(c *ctr, task containerd.Task, code int, exitedAt time
 		}
 	}
 }
-

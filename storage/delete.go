@@ -123,20 +123,25 @@ func (e *entry) namesToUntag(names []string) []string {
 	return out
 }
 
-// singleRepository says whether all names belong to one repository.
+// singleRepository says whether deleting all names by ID needs no force.
 func singleRepository(names []string) bool {
-	repo := ""
+	// As dockerd: at most one tag, and digest references only of the same
+	// repository; two tags (even of one repository) need force.
+	repo, tags := "", 0
 	for _, n := range names {
 		r, err := reference.ParseNormalizedNamed(n)
 		if err != nil {
 			return false
+		}
+		if _, ok := r.(reference.Canonical); !ok {
+			tags++
 		}
 		if repo != "" && r.Name() != repo {
 			return false
 		}
 		repo = r.Name()
 	}
-	return true
+	return tags <= 1
 }
 
 func untagged(names []string) []DeleteResult {

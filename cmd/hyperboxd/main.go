@@ -146,6 +146,7 @@ func run(cfg *Config) error {
 		ID: daemonID(cfg.DataRoot), Name: host, DataRoot: cfg.DataRoot, ExecRoot: cfg.ExecRoot,
 		Runtimes: runtimes, DefaultRuntime: cfg.DefaultRuntime, Debug: cfg.LogLevel == "debug",
 		Labels: cfg.Labels, InsecureRegistries: cfg.InsecureRegistries, ContainerdVersion: ver.Version,
+		LogOpts: cfg.LogOpts,
 	}, eng, store)
 	srv.Register(system.New(d), containers.New(d), images.New(d))
 	log.G(ctx).WithField("containerd", address).Info("hyperboxd is ready")

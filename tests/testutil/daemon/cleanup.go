@@ -143,7 +143,9 @@ func unescapeMountinfo(s string) string {
 
 // unmountUnder lazily unmounts everything mounted at or below root, deepest
 // first, repeating while stacked mounts remain.
-func unmountUnder(root string) error {
+// UnmountUnder detaches every mount below root, deepest first, retrying a
+// few rounds for mounts that reappear; it reports what is still mounted.
+func UnmountUnder(root string) error {
 	var mps []string
 	for round := 0; round < 5; round++ {
 		var err error

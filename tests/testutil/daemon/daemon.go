@@ -84,8 +84,9 @@ type Daemon struct {
 	execRoot  string
 	pidFile   string
 	logPath   string
-	configDir string // DOCKER_CONFIG for the CLI
-	cgroup    string // dockerd only: --cgroup-parent, removed on Shutdown
+	configDir string   // DOCKER_CONFIG for the CLI
+	cgroup    string   // dockerd only: --cgroup-parent, removed on Shutdown
+	extraArgs []string // WithArgs: appended to the daemon's command line
 
 	mu      sync.Mutex
 	cmd     *exec.Cmd
@@ -96,9 +97,10 @@ type Daemon struct {
 
 // Start launches a daemon for one test (or subtest tree) and tears it down in
 // t.Cleanup. On failure the last 100 lines of the daemon log are printed.
-func Start(t testing.TB) *Daemon {
+// Options (WithArgs) adjust the daemon's command line.
+func Start(t testing.TB, opts ...Option) *Daemon {
 	t.Helper()
-	d, err := Launch()
+	d, err := Launch(opts...)
 	if err != nil {
 		t.Fatalf("starting %s: %v", Target(), err)
 	}
@@ -114,7 +116,7 @@ func Start(t testing.TB) *Daemon {
 }
 
 // Launch starts a daemon without a testing.T (for TestMain). Call Shutdown.
-func Launch() (*Daemon, error) {
+func Launch(opts ...Option) (*Daemon, error) {
 	target := Target()
 	if target != TargetHyperbox && target != TargetDockerd {
 		return nil, fmt.Errorf("%s=%q: want %q or %q", EnvTarget, target, TargetHyperbox, TargetDockerd)
@@ -137,6 +139,9 @@ func Launch() (*Daemon, error) {
 	}
 	if target == TargetDockerd {
 		d.cgroup = filepath.Base(root)
+	}
+	for _, o := range opts {
+		o(d)
 	}
 	for _, dir := range []string{d.dataRoot, d.execRoot, d.configDir} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -263,6 +268,7 @@ func (d *Daemon) start() error {
 	if err != nil {
 		return err
 	}
+	args = append(args, d.extraArgs...)
 	lf, err := os.OpenFile(d.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return err
@@ -396,7 +402,7 @@ func (d *Daemon) Shutdown() error {
 		// remove), but worth seeing: a clean daemon leaves nothing behind.
 		fmt.Fprintf(os.Stderr, "daemon teardown: killed leftover processes of %s: %s\n", d.target, strings.Join(killed, "; "))
 	}
-	if err := unmountUnder(d.root); err != nil {
+	if err := UnmountUnder(d.root); err != nil {
 		errs = append(errs, err)
 	}
 	if d.cgroup != "" {
