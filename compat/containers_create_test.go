@@ -98,6 +98,9 @@ func TestValidateHostConfig(t *testing.T) {
 		{name: "binds", hc: container.HostConfig{Binds: []string{"/a:/b"}}, class: errdefs.IsNotImplemented},
 		{name: "custom network", hc: container.HostConfig{NetworkMode: "mynet"}, class: errdefs.IsNotImplemented},
 		{name: "unknown runtime", hc: container.HostConfig{Runtime: "kata"}, class: errdefs.IsInvalidArgument},
+		{name: "autoremove with restart", hc: container.HostConfig{AutoRemove: true, RestartPolicy: container.RestartPolicy{Name: "always"}}, class: errdefs.IsInvalidArgument},
+		{name: "unknown restart policy", hc: container.HostConfig{RestartPolicy: container.RestartPolicy{Name: "sometimes"}}, class: errdefs.IsInvalidArgument},
+		{name: "retries without on-failure", hc: container.HostConfig{RestartPolicy: container.RestartPolicy{Name: "always", MaximumRetryCount: 2}}, class: errdefs.IsInvalidArgument},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -45,6 +45,11 @@ func (d *Daemon) ImageImport(ctx context.Context, opts images.ImportOptions, out
 	if err != nil {
 		return err
 	}
+	// dockerd tags first (a tag event), then logs import with the image ID.
+	if ref != "" {
+		d.imageEvent("tag", img.ID.String(), familiar(ref), img.Config.Config.Labels)
+	}
+	d.imageEvent("import", img.ID.String(), img.ID.String(), img.Config.Config.Labels)
 	return out.Send(jsonMessage{Status: img.ID.String()})
 }
 

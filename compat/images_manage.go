@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/containerd/errdefs"
@@ -60,7 +61,11 @@ func (d *Daemon) ImageTag(ctx context.Context, source, repo, tag string) error {
 		}
 	}
 	named = reference.TagNameOnly(named)
-	return d.store.Tag(ctx, img.ID.String(), named.String())
+	if err := d.store.Tag(ctx, img.ID.String(), named.String()); err != nil {
+		return err
+	}
+	d.imageEvent("tag", img.ID.String(), reference.FamiliarString(named), img.Config.Config.Labels)
+	return nil
 }
 
 // ImageDelete answers DELETE /images/{name}.
@@ -94,7 +99,25 @@ func (d *Daemon) ImageDelete(ctx context.Context, name string, force, noPrune bo
 			out = append(out, image.DeleteResponse{Deleted: r.Deleted.String()})
 		}
 	}
+	d.deleteEvents(res, &img, !byID(name, &img))
 	return out, nil
+}
+
+// deleteEvents publishes dockerd's (graphdriver store) events for a removal:
+// untag per name removed and delete when the image went, both with the
+// image ID as ID and name. Removing a name also drops the repository's
+// digest references, which dockerd does without events.
+func (d *Daemon) deleteEvents(res []storage.DeleteResult, img *storage.Image, byName bool) {
+	id := img.ID.String()
+	for _, r := range res {
+		switch {
+		case r.Untagged != "" && !(byName && strings.Contains(r.Untagged, "@")):
+			d.imageEvent("untag", id, id, img.Config.Config.Labels)
+		case r.Deleted != "":
+			// The image is gone: no labels (dockerd finds none either).
+			d.imageEvent("delete", r.Deleted.String(), r.Deleted.String(), nil)
+		}
+	}
 }
 
 // byID reports whether the user named the image by ID rather than name.
@@ -143,6 +166,14 @@ func (d *Daemon) ImageLoad(ctx context.Context, r io.Reader, quiet bool, out ima
 	if err != nil {
 		return invalidArchive(err)
 	}
+	// One load event per image (not per name), with the image ID.
+	seen := map[string]bool{}
+	for _, l := range loaded {
+		if img, err := d.store.Get(ctx, l); err == nil && !seen[img.ID.String()] {
+			seen[img.ID.String()] = true
+			d.imageEvent("load", img.ID.String(), img.ID.String(), img.Config.Config.Labels)
+		}
+	}
 	for _, l := range loaded {
 		if strings.HasPrefix(l, "sha256:") {
 			_ = out.Send(jsonMessage{Stream: "Loaded image ID: " + l + "\n"})
@@ -176,18 +207,31 @@ func (d *Daemon) ImageSaveCheck(ctx context.Context, names []string) error {
 // ImageSave answers GET /images/get and /images/{name}/get.
 func (d *Daemon) ImageSave(ctx context.Context, names []string, w io.Writer) error {
 	keys := make([]string, 0, len(names))
+	var imgs []storage.Image
 	for _, n := range names {
 		img, err := d.getImage(ctx, n)
 		if err != nil {
 			return err
 		}
+		imgs = append(imgs, img)
 		if byID(n, &img) {
 			keys = append(keys, img.ID.String())
 		} else {
 			keys = append(keys, lookupName(n))
 		}
 	}
-	return d.store.Save(ctx, w, keys)
+	if err := d.store.Save(ctx, w, keys); err != nil {
+		return err
+	}
+	// One save event per image, with the image ID.
+	seen := map[string]bool{}
+	for _, img := range imgs {
+		if id := img.ID.String(); !seen[id] {
+			seen[id] = true
+			d.imageEvent("save", id, id, img.Config.Config.Labels)
+		}
+	}
+	return nil
 }
 
 // ImagePrune answers POST /images/prune (dangling only unless
@@ -205,13 +249,23 @@ func (d *Daemon) ImagePrune(ctx context.Context, f map[string]map[string]bool) (
 		return nil, err
 	}
 	rep := &image.PruneReport{ImagesDeleted: []image.DeleteResponse{}, SpaceReclaimed: uint64(reclaimed)}
+	untags := 0
 	for _, r := range res {
 		if r.Untagged != "" {
 			rep.ImagesDeleted = append(rep.ImagesDeleted, image.DeleteResponse{Untagged: familiar(r.Untagged)})
+			untags++
 		}
 		if r.Deleted != "" {
 			rep.ImagesDeleted = append(rep.ImagesDeleted, image.DeleteResponse{Deleted: r.Deleted.String()})
+			// The store lists an image's names, then the image.
+			id := r.Deleted.String()
+			for ; untags > 0; untags-- {
+				d.imageEvent("untag", id, id, nil)
+			}
+			d.imageEvent("delete", id, id, nil)
 		}
 	}
+	// dockerd ends a prune with an image prune event (no ID).
+	d.imageEvent("prune", "", "", map[string]string{"reclaimed": strconv.FormatUint(rep.SpaceReclaimed, 10)})
 	return rep, nil
 }

@@ -61,6 +61,9 @@ func (d *Daemon) ImagePull(ctx context.Context, opts images.PullOptions, out ima
 	if !started {
 		_ = out.Send(jsonMessage{Status: "Pulling from " + reference.Path(named), ID: tagOrDigest})
 	}
+	// dockerd logs a pull event for every successful pull, up to date or
+	// not: ID is the reference ("busybox:latest"), name the repository.
+	d.imageEvent("pull", reference.FamiliarString(named), reference.FamiliarName(named), res.Image.Config.Config.Labels)
 	_ = out.Send(jsonMessage{Status: "Digest: " + res.Digest.String()})
 	if res.Updated {
 		return out.Send(jsonMessage{Status: "Status: Downloaded newer image for " + reference.FamiliarString(named)})

@@ -55,13 +55,31 @@ func (d *Daemon) ImagePush(ctx context.Context, name, tag string, auth *registry
 		}
 	}
 	_ = out.Send(jsonMessage{Status: fmt.Sprintf("The push refers to repository [%s]", named.Name())})
+	var labels map[string]string
 	for _, ref := range refs {
 		res, err := d.store.Push(ctx, ref, toStorageAuth(auth), pushProgress(out))
 		if err != nil {
 			return err
 		}
+		if labels == nil {
+			if img, err := d.store.Get(ctx, ref); err == nil {
+				labels = img.Config.Config.Labels
+			}
+		}
 		_ = out.Send(jsonMessage{Status: fmt.Sprintf("%s: digest: %s size: %d", res.Tag, res.Digest, res.Size)})
 		_ = out.Send(jsonMessage{Detail: &progressDetail{}, Aux: map[string]any{"Tag": res.Tag, "Digest": res.Digest.String(), "Size": res.Size}})
 	}
+	// One push event per request, as dockerd: ID is the reference pushed
+	// ("localhost:5000/app:v1", or the repository when every tag was).
+	id := reference.FamiliarName(named)
+	if len(refs) == 1 && (tag != "" || isTagged(named)) {
+		id = familiar(refs[0])
+	}
+	d.imageEvent("push", id, reference.FamiliarName(named), labels)
 	return nil
+}
+
+func isTagged(named reference.Named) bool {
+	_, ok := named.(reference.Tagged)
+	return ok
 }

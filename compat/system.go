@@ -61,6 +61,7 @@ func (d *Daemon) SystemInfo(ctx context.Context) (*system.Info, error) {
 		CPUSet:             true,
 		PidsLimit:          true,
 		Debug:              d.cfg.Debug,
+		NEventsListener:    d.engine.Events().Subscribers(),
 		NGoroutines:        runtime.NumGoroutine(),
 		SystemTime:         time.Now().Format(time.RFC3339Nano),
 		LoggingDriver:      "json-file",

@@ -387,13 +387,17 @@ func (e *Engine) forgetExecs(cid string) {
 	}
 }
 
-// ExecIDs lists the execs of a container.
+// ExecIDs lists the running execs of a container (dockerd drops an exec
+// from the container's list when it exits; it stays inspectable by ID).
 func (e *Engine) ExecIDs(cid string) []string {
 	e.execMu.Lock()
 	defer e.execMu.Unlock()
 	var ids []string
 	for id, x := range e.execs {
-		if x.state.ContainerID == cid {
+		x.mu.Lock()
+		running := x.state.Running
+		x.mu.Unlock()
+		if x.state.ContainerID == cid && running {
 			ids = append(ids, id)
 		}
 	}

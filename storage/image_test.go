@@ -96,7 +96,10 @@ func TestDeleteByIDSingleRepository(t *testing.T) {
 	reg := startRegistry(t)
 	img := pullNew(t, e, reg, reg.ref("one:1"), 1)
 	assert.NilError(t, e.store.Tag(e.ctx, reg.ref("one:1"), reg.ref("one:2")))
-	res, err := e.store.Delete(e.ctx, img.ID.String(), storage.DeleteOptions{})
+	// As dockerd: two tags need force, even in one repository.
+	_, err := e.store.Delete(e.ctx, img.ID.String(), storage.DeleteOptions{})
+	assert.Check(t, errdefs.IsConflict(err), "got %v", err)
+	res, err := e.store.Delete(e.ctx, img.ID.String(), storage.DeleteOptions{Force: true})
 	assert.NilError(t, err)
 	assert.Check(t, is.DeepEqual(res, []storage.DeleteResult{
 		{Untagged: reg.ref("one:1")}, {Untagged: reg.ref("one:2")}, {Deleted: img.ID},
