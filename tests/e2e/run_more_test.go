@@ -88,6 +88,15 @@ func TestRunInit(t *testing.T) {
 		assert.Check(t, is.Equal(inspect(t, d, "{{.Path}} {{json .Args}}", name), `sh ["-c","echo out; exit 7"]`))
 	})
 
+	t.Run("orphans are reaped", func(t *testing.T) {
+		// The inner shell exits at once; its background sleep is re-parented
+		// to PID 1, which must reap it when it ends.
+		res := d.Cmd(t, "run", "--rm", "--init", "busybox", "sh", "-c",
+			`sh -c "sleep 0.2 &"; sleep 1; ps -o stat,comm | grep -c '^Z' || true`)
+		res.Assert(t, icmd.Success)
+		assert.Check(t, is.Equal(strings.TrimSpace(res.Stdout()), "0"), "zombies left: %s", res.Stdout())
+	})
+
 	t.Run("signals are forwarded", func(t *testing.T) {
 		// sleep as PID 1 would ignore SIGTERM; under the init it dies of it.
 		name := uniqueName(t)
