@@ -4,11 +4,11 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -232,21 +232,22 @@ func (e *Engine) SetMeta(ctx context.Context, id, key string, v any) error {
 	return e.save(c)
 }
 
-// Close releases the engine's handles. Running containers keep running.
+// Close stops the engine's background work (health checks, pending
+// restarts). Running containers keep running under their shims.
 func (e *Engine) Close() error {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	for _, c := range e.byID {
 		c.mu.Lock()
-		if c.logw != nil {
-			// Copiers may still write; the writer tolerates a closed file.
+		c.stopHealth()
+		if c.restartCancel != nil {
+			close(c.restartCancel)
+			c.restartCancel = nil
 		}
 		c.mu.Unlock()
 	}
 	return nil
 }
-
-var errStreamDone = errors.New("stream done")
 
 // copyOutput copies one output stream into the log and the live subscribers,
 // splitting the log into lines as Docker's json-file driver does.
@@ -267,32 +268,26 @@ func copyOutput(r io.Reader, stream string, logw *jsonlog.Writer, b *broadcast.B
 			chunk := buf[:n]
 			b.Write(chunk)
 			partial = append(partial, chunk...)
+			// Log whole lines; a line longer than 16 KiB is split, as the
+			// json-file driver does.
+			start := 0
 			for {
-				i := indexByte(partial, '\n')
+				i := bytes.IndexByte(partial[start:], '\n')
 				if i < 0 {
 					break
 				}
-				flush(partial[:i+1])
-				partial = partial[i+1:]
+				flush(partial[start : start+i+1])
+				start += i + 1
 			}
-			if len(partial) >= 16*1024 {
-				flush(partial)
-				partial = nil
+			if len(partial)-start >= 16*1024 {
+				flush(partial[start:])
+				start = len(partial)
 			}
-			partial = append([]byte(nil), partial...)
+			partial = append(partial[:0], partial[start:]...)
 		}
 		if err != nil {
 			flush(partial)
 			return
 		}
 	}
-}
-
-func indexByte(b []byte, c byte) int {
-	for i, x := range b {
-		if x == c {
-			return i
-		}
-	}
-	return -1
 }
