@@ -1,0 +1,149 @@
+package network
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+)
+
+func randHex(n int) string {
+	b := make([]byte, (n+1)/2)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)[:n]
+}
+
+// ensureBridge creates (or finds) the bridge with the gateway address, up.
+func ensureBridge(name string, gw netip.Addr, subnet netip.Prefix) error {
+	link, err := netlink.LinkByName(name)
+	if err != nil {
+		var nf netlink.LinkNotFoundError
+		if !errors.As(err, &nf) {
+			return err
+		}
+		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name, TxQLen: -1}}
+		if err := netlink.LinkAdd(br); err != nil {
+			return fmt.Errorf("create bridge %s: %w", name, err)
+		}
+		link = br
+	}
+	addr := &netlink.Addr{IPNet: &net.IPNet{IP: gw.AsSlice(), Mask: net.CIDRMask(subnet.Bits(), 32)}}
+	addrs, _ := netlink.AddrList(link, netlink.FAMILY_V4)
+	have := false
+	for _, a := range addrs {
+		if a.IP.Equal(addr.IP) {
+			have = true
+		}
+	}
+	if !have {
+		if err := netlink.AddrAdd(link, addr); err != nil {
+			return fmt.Errorf("address bridge %s: %w", name, err)
+		}
+	}
+	return netlink.LinkSetUp(link)
+}
+
+// deleteLink removes an interface if it exists.
+func deleteLink(name string) error {
+	link, err := netlink.LinkByName(name)
+	if err != nil {
+		return nil
+	}
+	return netlink.LinkDel(link)
+}
+
+// plugVeth creates a veth pair: the host end on the bridge, the other end
+// moved into the namespace as ifName with the endpoint's address; the
+// first interface also gets the default route (unless internal).
+func plugVeth(nsPath, bridge, ifName string, ip netip.Prefix, gw netip.Addr, mac string, defaultRoute bool) (string, error) {
+	br, err := netlink.LinkByName(bridge)
+	if err != nil {
+		return "", fmt.Errorf("bridge %s: %w", bridge, err)
+	}
+	hostName := "veth" + randHex(7)
+	peerName := "hbp" + randHex(8)
+	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: hostName, MasterIndex: br.Attrs().Index, TxQLen: -1}, PeerName: peerName}
+	if err := netlink.LinkAdd(veth); err != nil {
+		return "", fmt.Errorf("create veth: %w", err)
+	}
+	fail := func(err error) (string, error) {
+		_ = deleteLink(hostName)
+		return "", err
+	}
+	peer, err := netlink.LinkByName(peerName)
+	if err != nil {
+		return fail(err)
+	}
+	err = inNamespace(nsPath, func(ns netns.NsHandle) error {
+		if err := netlink.LinkSetNsFd(peer, int(ns)); err != nil {
+			return fmt.Errorf("move veth into container: %w", err)
+		}
+		h, err := netlink.NewHandleAt(ns)
+		if err != nil {
+			return err
+		}
+		defer h.Close()
+		return configureInside(h, peerName, ifName, ip, gw, mac, defaultRoute)
+	})
+	if err != nil {
+		return fail(err)
+	}
+	host, err := netlink.LinkByName(hostName)
+	if err != nil {
+		return fail(err)
+	}
+	if err := netlink.LinkSetUp(host); err != nil {
+		return fail(err)
+	}
+	return hostName, nil
+}
+
+func configureInside(h *netlink.Handle, peerName, ifName string, ip netip.Prefix, gw netip.Addr, mac string, defaultRoute bool) error {
+	if lo, err := h.LinkByName("lo"); err == nil {
+		_ = h.LinkSetUp(lo)
+	}
+	link, err := h.LinkByName(peerName)
+	if err != nil {
+		return err
+	}
+	if err := h.LinkSetName(link, ifName); err != nil {
+		return fmt.Errorf("rename to %s: %w", ifName, err)
+	}
+	if hw, err := net.ParseMAC(mac); err == nil {
+		_ = h.LinkSetHardwareAddr(link, hw)
+	}
+	addr := &netlink.Addr{IPNet: &net.IPNet{IP: ip.Addr().AsSlice(), Mask: net.CIDRMask(ip.Bits(), 32)}}
+	if err := h.AddrAdd(link, addr); err != nil {
+		return fmt.Errorf("address %s: %w", ifName, err)
+	}
+	if err := h.LinkSetUp(link); err != nil {
+		return err
+	}
+	if defaultRoute {
+		if err := h.RouteAdd(&netlink.Route{LinkIndex: link.Attrs().Index, Gw: gw.AsSlice()}); err != nil {
+			return fmt.Errorf("default route: %w", err)
+		}
+	}
+	return nil
+}
+
+// LoopbackOnly brings lo up in a namespace (containers without a network).
+func LoopbackOnly(nsPath string) error {
+	return inNamespace(nsPath, func(ns netns.NsHandle) error {
+		h, err := netlink.NewHandleAt(ns)
+		if err != nil {
+			return err
+		}
+		defer h.Close()
+		lo, err := h.LinkByName("lo")
+		if err != nil {
+			return err
+		}
+		return h.LinkSetUp(lo)
+	})
+}
