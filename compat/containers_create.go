@@ -50,6 +50,13 @@ func (d *Daemon) ContainerCreate(ctx context.Context, name string, req *containe
 	if err != nil {
 		return container.CreateResponse{}, err
 	}
+	// Volumes, binds and tmpfs mounts (containers_mounts.go).
+	if spec.Mounts, err = d.containerMounts(ctx, merged, hc); err != nil {
+		return container.CreateResponse{}, err
+	}
+	if err := d.networkSpec(&spec, merged, hc, req.NetworkingConfig); err != nil {
+		return container.CreateResponse{}, err
+	}
 	cfgJSON, _ := json.Marshal(merged)
 	hcJSON, _ := json.Marshal(hc)
 	rec, warnings, err := d.engine.Create(ctx, spec, map[string][]byte{metaConfig: cfgJSON, metaHostConfig: hcJSON})
@@ -91,41 +98,22 @@ func validateHostConfig(hc *container.HostConfig) error {
 	if hc.PidsLimit != nil && *hc.PidsLimit < -1 {
 		return invalid("invalid PidsLimit %d", *hc.PidsLimit)
 	}
+	// Mounts are checked here, Binds and VolumesFrom with the image
+	// (containers_mounts.go), in dockerd's order.
+	if err := validateMounts(hc); err != nil {
+		return err
+	}
 	switch {
-	case len(hc.Binds) > 0:
-		return notImplemented("HostConfig.Binds (volumes and bind mounts)")
-	case len(hc.Mounts) > 0:
-		return notImplemented("HostConfig.Mounts")
-	case len(hc.VolumesFrom) > 0:
-		return notImplemented("HostConfig.VolumesFrom")
-	case len(hc.Links) > 0:
-		return notImplemented("HostConfig.Links")
 	case len(hc.Devices) > 0:
 		return notImplemented("HostConfig.Devices")
-	case hasPortBindings(hc):
-		return notImplemented("HostConfig.PortBindings (published ports)")
 	}
 	if err := validateRestartPolicy(hc.RestartPolicy); err != nil {
 		return err
-	}
-	switch m := string(hc.NetworkMode); m {
-	case "", "default", "bridge", "none", "host":
-	default:
-		return notImplemented("HostConfig.NetworkMode " + m)
 	}
 	if hc.Runtime != "" && hc.Runtime != "crun" && hc.Runtime != "runc" {
 		return invalid("Unknown runtime specified %s", hc.Runtime)
 	}
 	return nil
-}
-
-func hasPortBindings(hc *container.HostConfig) bool {
-	for _, b := range hc.PortBindings {
-		if len(b) > 0 {
-			return true
-		}
-	}
-	return hc.PublishAllPorts
 }
 
 // mergeImageConfig applies the image's defaults to the request the way
@@ -168,8 +156,14 @@ func mergeImageConfig(req *container.Config, img *storage.Image) *container.Conf
 		out.Healthcheck = &container.HealthConfig{Test: h.Test, Interval: h.Interval, Timeout: h.Timeout,
 			StartPeriod: h.StartPeriod, StartInterval: h.StartInterval, Retries: h.Retries}
 	}
-	if len(ic.Volumes) > 0 && out.Volumes == nil {
-		out.Volumes = ic.Volumes
+	if len(ic.Volumes) > 0 {
+		// The image's VOLUMEs and the request's (-v /path), as dockerd merges them.
+		vols := maps.Clone(req.Volumes)
+		if vols == nil {
+			vols = map[string]struct{}{}
+		}
+		maps.Copy(vols, ic.Volumes)
+		out.Volumes = vols
 	}
 	if len(out.OnBuild) == 0 {
 		out.OnBuild = img.Config.Config.OnBuild

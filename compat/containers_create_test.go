@@ -6,6 +6,7 @@ import (
 	"github.com/containerd/errdefs"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"gotest.tools/v3/assert"
 
@@ -95,8 +96,7 @@ func TestValidateHostConfig(t *testing.T) {
 	}{
 		{name: "tiny memory", hc: container.HostConfig{Resources: container.Resources{Memory: 1024}}, class: errdefs.IsInvalidArgument},
 		{name: "nano and quota", hc: container.HostConfig{Resources: container.Resources{NanoCPUs: 1e9, CPUQuota: 5000}}, class: errdefs.IsInvalidArgument},
-		{name: "binds", hc: container.HostConfig{Binds: []string{"/a:/b"}}, class: errdefs.IsNotImplemented},
-		{name: "custom network", hc: container.HostConfig{NetworkMode: "mynet"}, class: errdefs.IsNotImplemented},
+		{name: "mount of a missing bind source", hc: container.HostConfig{Mounts: []mount.Mount{{Type: mount.TypeBind, Source: "/nonexistent-hbx", Target: "/b"}}}, class: errdefs.IsInvalidArgument},
 		{name: "unknown runtime", hc: container.HostConfig{Runtime: "kata"}, class: errdefs.IsInvalidArgument},
 		{name: "autoremove with restart", hc: container.HostConfig{AutoRemove: true, RestartPolicy: container.RestartPolicy{Name: "always"}}, class: errdefs.IsInvalidArgument},
 		{name: "unknown restart policy", hc: container.HostConfig{RestartPolicy: container.RestartPolicy{Name: "sometimes"}}, class: errdefs.IsInvalidArgument},

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/storage"
 
 	"github.com/hyperbox/hyperbox/engine"
@@ -83,9 +82,9 @@ func (d *Daemon) ContainerInspect(ctx context.Context, ref string, size bool) (*
 		Platform:        "linux",
 		HostConfig:      hc,
 		GraphDriver:     &storage.DriverData{Name: d.store.Snapshotter(), Data: map[string]string{}},
-		Mounts:          []container.MountPoint{},
+		Mounts:          mountPoints(&c),
 		Config:          cfg,
-		NetworkSettings: networkSettings(hc),
+		NetworkSettings: networkSettings(&c, cfg, hc),
 		ExecIDs:         d.engine.ExecIDs(c.ID),
 	}
 	if size {
@@ -93,20 +92,6 @@ func (d *Daemon) ContainerInspect(ctx context.Context, ref string, size bool) (*
 		resp.SizeRw, resp.SizeRootFs = &rw, &root
 	}
 	return resp, nil
-}
-
-// networkSettings reports the container's network. Until networking lands,
-// default/bridge containers get a private namespace with loopback only; the
-// entry is still there because clients (docker-java) need non-null maps.
-func networkSettings(hc *container.HostConfig) *container.NetworkSettings {
-	name := string(hc.NetworkMode)
-	if name == "default" || name == "" {
-		name = "bridge"
-	}
-	return &container.NetworkSettings{
-		Ports:    network.PortMap{},
-		Networks: map[string]*network.EndpointSettings{name: {}},
-	}
 }
 
 // commandLine is the list view's Command: arguments that a shell would

@@ -72,7 +72,7 @@ func (d *Daemon) ContainerRemove(ctx context.Context, ref string, force, volumes
 	if link {
 		return notImplemented("link removal (legacy links)")
 	}
-	return containerError(ref, d.engine.Remove(ctx, ref, engine.RemoveOptions{Force: force}))
+	return containerError(ref, d.engine.Remove(ctx, ref, engine.RemoveOptions{Force: force, RemoveVolumes: volumes}))
 }
 
 // ContainerResize answers POST /containers/{id}/resize.

@@ -10,7 +10,6 @@ import (
 
 	units "github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/network"
 
 	"github.com/hyperbox/hyperbox/engine"
 	"github.com/hyperbox/hyperbox/server/routes/containers"
@@ -164,7 +163,10 @@ func (lf *listFilter) match(c *engine.Container, cfg *container.Config, hc *cont
 			return false
 		}
 	}
-	if len(f["volume"]) > 0 || len(f["publish"]) > 0 || len(f["expose"]) > 0 {
+	if len(f["volume"]) > 0 && !matchVolumeFilter(f["volume"], c) {
+		return false
+	}
+	if len(f["publish"]) > 0 || len(f["expose"]) > 0 {
 		return false
 	}
 	if len(f["is-task"]) > 0 && !f["is-task"]["false"] {
@@ -221,20 +223,18 @@ func (d *Daemon) ContainerList(ctx context.Context, opts containers.ListOptions)
 
 func summary(c *engine.Container, cfg *container.Config, hc *container.HostConfig) container.Summary {
 	s := container.Summary{
-		ID:      c.ID,
-		Names:   []string{"/" + c.Name},
-		Image:   cfg.Image,
-		ImageID: c.ImageID,
-		Command: commandLine(c.Spec.Args),
-		Created: c.Created.Unix(),
-		Ports:   []container.PortSummary{},
-		Labels:  c.Spec.Labels,
-		State:   container.ContainerState(c.State.Status),
-		Status:  statusText(&c.State),
-		Mounts:  []container.MountPoint{},
-		NetworkSettings: &container.NetworkSettingsSummary{
-			Networks: map[string]*network.EndpointSettings{networkName(hc): {}},
-		},
+		ID:              c.ID,
+		Names:           []string{"/" + c.Name},
+		Image:           cfg.Image,
+		ImageID:         c.ImageID,
+		Command:         commandLine(c.Spec.Args),
+		Created:         c.Created.Unix(),
+		Ports:           portSummaries(c, cfg),
+		Labels:          c.Spec.Labels,
+		State:           container.ContainerState(c.State.Status),
+		Status:          statusText(&c.State),
+		Mounts:          mountPoints(c),
+		NetworkSettings: &container.NetworkSettingsSummary{Networks: endpointSettings(c, hc)},
 	}
 	if s.Labels == nil {
 		s.Labels = map[string]string{}

@@ -117,7 +117,12 @@ func parseChanges(changes []string) (ocispec.ImageConfig, error) {
 			if cfg.Volumes == nil {
 				cfg.Volumes = map[string]struct{}{}
 			}
-			for _, v := range parseExecOrShell(rest) {
+			// ["/a","/b"] or "/a /b": a list of paths, never a shell command.
+			vols, err := volumePaths(rest)
+			if err != nil {
+				return cfg, err
+			}
+			for _, v := range vols {
 				cfg.Volumes[v] = struct{}{}
 			}
 		default:
@@ -125,6 +130,16 @@ func parseChanges(changes []string) (ocispec.ImageConfig, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// volumePaths reads VOLUME's arguments: ["/a","/b"] or "/a /b" (a list of
+// paths, never a shell command).
+func volumePaths(s string) ([]string, error) {
+	var vols []string
+	if strings.HasPrefix(s, "[") && json.Unmarshal([]byte(s), &vols) == nil {
+		return vols, nil
+	}
+	return words(s)
 }
 
 // parseExecOrShell reads ["a","b"] (exec form) or a shell command line.

@@ -52,7 +52,7 @@ func (d *Daemon) SystemInfo(ctx context.Context) (*system.Info, error) {
 		Containers:         len(all),
 		Driver:             d.store.Snapshotter(),
 		DriverStatus:       [][2]string{},
-		Plugins:            system.PluginsInfo{Volume: []string{}, Network: []string{"host", "null"}, Log: []string{"json-file"}},
+		Plugins:            system.PluginsInfo{Volume: []string{"local"}, Network: []string{"host", "null"}, Log: []string{"json-file"}},
 		MemoryLimit:        true,
 		SwapLimit:          true,
 		CPUCfsPeriod:       true,

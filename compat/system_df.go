@@ -6,7 +6,6 @@ import (
 	"github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/image"
-	"github.com/moby/moby/api/types/volume"
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/identity"
 
@@ -18,8 +17,9 @@ import (
 // SystemDiskUsage answers GET /system/df. Images: the image list with
 // SharedSize (bytes of layers another image also uses) and Containers
 // filled, TotalSize the layers counted once (LayersSize in API < 1.52).
-// Containers: all of them with SizeRw/SizeRootFs. Volumes and the build
-// cache do not exist yet and are empty.
+// Containers: all of them with SizeRw/SizeRootFs. Volumes: each with its
+// size and users (volumes.go). The build cache does not exist yet and is
+// empty.
 func (d *Daemon) SystemDiskUsage(ctx context.Context, opts sysroutes.DiskUsageOptions) (*sysroutes.DiskUsage, error) {
 	du := &sysroutes.DiskUsage{}
 	if opts.Images {
@@ -37,7 +37,7 @@ func (d *Daemon) SystemDiskUsage(ctx context.Context, opts sysroutes.DiskUsageOp
 		du.Containers = u
 	}
 	if opts.Volumes {
-		du.Volumes = &volume.DiskUsage{}
+		du.Volumes = d.volumeDiskUsage(ctx)
 	}
 	if opts.BuildCache {
 		du.BuildCache = &build.DiskUsage{}

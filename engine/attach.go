@@ -62,11 +62,12 @@ func (e *Engine) Attach(ctx context.Context, ref string, opts AttachOptions) err
 		return nil
 	}
 	c.mu.Lock()
-	if c.rec.State.Status != StatusCreated && !c.rec.State.Running {
-		// Nothing to follow: dockerd returns at once for a stopped container.
+	if c.removing || c.rec.State.Dead {
 		c.mu.Unlock()
 		return nil
 	}
+	// A stopped container is followed from its next start, as for a
+	// created one: `docker start -a` attaches before it starts.
 	var subs []func()
 	var done []<-chan struct{}
 	if opts.Stdout != nil {

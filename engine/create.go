@@ -67,9 +67,15 @@ func (e *Engine) Create(ctx context.Context, spec ContainerSpec, meta map[string
 	}
 	cleanup := func() {
 		release()
+		e.releaseMounts(context.WithoutCancel(ctx), &rec, true)
 		os.RemoveAll(e.dir(id))
 	}
 	if err := e.writeHostFiles(&rec); err != nil {
+		cleanup()
+		return Container{}, nil, err
+	}
+	// Volumes and binds (engine/mounts.go).
+	if err := e.setupMounts(&rec); err != nil {
 		cleanup()
 		return Container{}, nil, err
 	}
@@ -93,6 +99,11 @@ func (e *Engine) Create(ctx context.Context, spec ContainerSpec, meta map[string
 	if err != nil {
 		cleanup()
 		return Container{}, nil, fmt.Errorf("create container: %w", err)
+	}
+	if err := e.populateVolumes(ctx, &rec); err != nil {
+		_ = e.deleteContainerd(context.WithoutCancel(ctx), id)
+		cleanup()
+		return Container{}, nil, err
 	}
 	c := &ctr{rec: rec, exitCh: make(chan struct{}), runDone: closedChan(), removedCh: make(chan struct{})}
 	c.mu.Lock()

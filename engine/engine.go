@@ -25,6 +25,8 @@ import (
 	"github.com/hyperbox/hyperbox/engine/events"
 	"github.com/hyperbox/hyperbox/engine/internal/broadcast"
 	"github.com/hyperbox/hyperbox/engine/internal/jsonlog"
+	"github.com/hyperbox/hyperbox/engine/network"
+	"github.com/hyperbox/hyperbox/engine/volume"
 	"github.com/hyperbox/hyperbox/storage"
 )
 
@@ -46,6 +48,15 @@ type Options struct {
 	LogMaxFiles int
 	// InitPath is a static init (tini) run as PID 1 for Init containers.
 	InitPath string
+	// VolumesRoot holds the local volumes (empty: "volumes" next to Root).
+	VolumesRoot string
+	// Networks manages bridge networks (nil: containers get a private
+	// namespace with loopback only).
+	Networks *network.Manager
+	// Ports publishes container ports on the host.
+	Ports PortPublisher
+	// DNS starts the embedded DNS server of user-defined networks.
+	DNS DNSStarter
 }
 
 // Engine manages all containers of one daemon.
@@ -55,6 +66,8 @@ type Engine struct {
 	namespace string
 
 	bus *events.Bus
+	// vols are the local volumes (engine/volumes.go, engine/mounts.go).
+	vols *volume.Store
 
 	execMu sync.Mutex
 	execs  map[string]*execProc
@@ -89,6 +102,8 @@ type ctr struct {
 	// restartCancel cancels a pending restart-policy restart.
 	restartCancel chan struct{}
 	restartDelay  time.Duration
+	// dns is the container's embedded DNS server, if any.
+	dns io.Closer
 }
 
 // New builds an engine and restores the containers recorded under Root,
@@ -102,9 +117,28 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 			return nil, err
 		}
 	}
-	e := &Engine{opts: opts, namespace: opts.Namespace, bus: events.New(), rootCtx: context.WithoutCancel(ctx), byID: map[string]*ctr{}, names: map[string]string{}, execs: map[string]*execProc{}}
+	if opts.VolumesRoot == "" {
+		opts.VolumesRoot = filepath.Join(filepath.Dir(opts.Root), "volumes")
+	}
+	vols, err := volume.New(opts.VolumesRoot)
+	if err != nil {
+		return nil, fmt.Errorf("volumes: %w", err)
+	}
+	e := &Engine{opts: opts, namespace: opts.Namespace, bus: events.New(), rootCtx: context.WithoutCancel(ctx), byID: map[string]*ctr{}, names: map[string]string{}, execs: map[string]*execProc{}, vols: vols}
 	if err := e.restore(ctx); err != nil {
 		return nil, err
+	}
+	e.restoreMountRefs(ctx)
+	if opts.Networks != nil {
+		opts.Networks.Retain(func(id string) bool {
+			c, err := e.lookup(id)
+			if err != nil {
+				return false
+			}
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			return c.rec.State.Running
+		})
 	}
 	e.restartOnBoot()
 	return e, nil

@@ -33,7 +33,29 @@ func (e *Engine) writeHostFiles(rec *Container) error {
 	} else {
 		hosts.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
 		hosts.WriteString("fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
-		hosts.WriteString("127.0.1.1\t" + hostname + "\n")
+		if ip := rec.primaryIP(); ip.IsValid() {
+			hosts.WriteString(ip.String() + "\t" + hostname + "\n")
+		} else {
+			hosts.WriteString("127.0.1.1\t" + hostname + "\n")
+		}
+	}
+	for _, l := range s.Links {
+		// Legacy links on the default bridge: the linked container's
+		// address under its alias and name, as dockerd writes them.
+		name, alias, _ := strings.Cut(l, ":")
+		name = strings.TrimPrefix(name, "/")
+		if other, err := e.lookup(name); err == nil && other != nil && other.rec.ID != rec.ID {
+			other.mu.Lock()
+			ip, oname, oid := other.rec.primaryIP(), other.rec.Name, other.rec.ID
+			other.mu.Unlock()
+			if ip.IsValid() {
+				if alias == "" || alias == oname {
+					fmt.Fprintf(&hosts, "%s\t%s %s\n", ip, oname, oid[:12])
+				} else {
+					fmt.Fprintf(&hosts, "%s\t%s %s %s\n", ip, alias, oid[:12], oname)
+				}
+			}
+		}
 	}
 	for _, h := range s.ExtraHosts {
 		// "name:ip" (IPv6 addresses contain ':' so split at the first one).
@@ -41,17 +63,31 @@ func (e *Engine) writeHostFiles(rec *Container) error {
 		if !ok {
 			return fmt.Errorf("invalid extra host %q", h)
 		}
+		if ip == "host-gateway" {
+			// The host as seen from containers: the default bridge's gateway.
+			ip = e.hostGateway()
+		}
 		fmt.Fprintf(&hosts, "%s\t%s\n", ip, name)
 	}
 	if err := os.WriteFile(rec.HostsPath, []byte(hosts.String()), 0o644); err != nil {
 		return err
 	}
-	return os.WriteFile(rec.ResolvPath, []byte(resolvConf(s)), 0o644)
+	return os.WriteFile(rec.ResolvPath, []byte(resolvConf(s, e.opts.Networks != nil && rec.onUserNetwork(e))), 0o644)
+}
+
+// hostGateway is the address "host-gateway" stands for.
+func (e *Engine) hostGateway() string {
+	if e.opts.Networks != nil {
+		if n, err := e.opts.Networks.Get("bridge"); err == nil && n.Gateway.IsValid() {
+			return n.Gateway.String()
+		}
+	}
+	return "127.0.0.1"
 }
 
 // resolvConf derives the container's resolv.conf from the host's, dropping
 // loopback nameservers the container cannot reach, unless --dns is given.
-func resolvConf(s *ContainerSpec) string {
+func resolvConf(s *ContainerSpec, embeddedDNS bool) string {
 	var ns, search, opts []string
 	if f, err := os.Open("/etc/resolv.conf"); err == nil {
 		sc := bufio.NewScanner(f)
@@ -73,7 +109,12 @@ func resolvConf(s *ContainerSpec) string {
 		}
 		f.Close()
 	}
-	if len(s.DNS) > 0 {
+	if embeddedDNS {
+		// dockerd's embedded DNS answers for the networks and forwards
+		// the rest (to --dns servers or the host's).
+		ns = []string{"127.0.0.11"}
+		opts = append(opts, "ndots:0")
+	} else if len(s.DNS) > 0 {
 		ns = s.DNS
 	}
 	if len(s.DNSSearch) > 0 {

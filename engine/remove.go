@@ -13,6 +13,9 @@ import (
 type RemoveOptions struct {
 	// Force kills a running container first.
 	Force bool
+	// RemoveVolumes also removes the container's anonymous volumes that no
+	// other container uses (docker rm -v).
+	RemoveVolumes bool
 }
 
 // Remove deletes a container, its snapshot, logs and record.
@@ -60,6 +63,7 @@ func (e *Engine) Remove(ctx context.Context, ref string, opts RemoveOptions) err
 		c.logw = nil
 	}
 	c.rec.State.Status = StatusRemoving
+	e.teardownNetwork(c)
 	name := c.rec.Name
 	c.mu.Unlock()
 	os.RemoveAll(e.execDir(id))
@@ -72,6 +76,7 @@ func (e *Engine) Remove(ctx context.Context, ref string, opts RemoveOptions) err
 		delete(e.names, name)
 	}
 	e.mu.Unlock()
+	e.releaseMounts(ctx, &c.rec, opts.RemoveVolumes)
 	close(c.removedCh)
 	e.forgetExecs(id)
 	e.emit(&c.rec, "destroy", nil)

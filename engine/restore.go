@@ -110,6 +110,7 @@ func (e *Engine) restoreOne(ctx context.Context, c *ctr) {
 			c.rec.State.Status = StatusPaused
 		}
 		c.rec.State.Pid = int(t.Pid())
+		e.restoreNetwork(c)
 		_ = e.save(c)
 		e.startHealth(c)
 		lg.Info("reattached to running container")

@@ -161,7 +161,8 @@ func (e *Engine) specOpts(rec *Container) ([]oci.SpecOpts, []string, error) {
 	return opts, warnings, nil
 }
 
-// withMounts adds the per-container hosts files and tmpfs mounts.
+// withMounts adds the per-container hosts files, tmpfs mounts, volumes and
+// binds.
 func withMounts(rec *Container, initPath string) oci.SpecOpts {
 	return func(_ context.Context, _ oci.Client, _ *containers.Container, sp *oci.Spec) error {
 		bind := func(src, dst string) specs.Mount {
@@ -195,6 +196,8 @@ func withMounts(rec *Container, initPath string) oci.SpecOpts {
 			mounts = append(mounts, specs.Mount{Destination: dst, Type: "tmpfs", Source: "tmpfs", Options: opts})
 		}
 		sp.Mounts = append(sp.Mounts, mounts...)
+		// Volumes, binds and tmpfs mounts, in dockerd's order (engine/mounts.go).
+		applyUserMounts(rec, sp)
 		return nil
 	}
 }

@@ -57,7 +57,7 @@ func (e *Engine) Start(ctx context.Context, ref string) error {
 	if autoRemove {
 		// dockerd removes an AutoRemove container whose start failed;
 		// `docker run --rm` waits for that removal.
-		if rerr := e.Remove(context.WithoutCancel(ctx), id, RemoveOptions{Force: true}); rerr != nil {
+		if rerr := e.Remove(context.WithoutCancel(ctx), id, RemoveOptions{Force: true, RemoveVolumes: true}); rerr != nil {
 			log.G(ctx).WithError(rerr).WithField("id", id).Warn("auto-remove after failed start")
 		}
 	}
@@ -93,6 +93,24 @@ func (e *Engine) startLocked(ctx context.Context, c *ctr) error {
 	if err := os.MkdirAll(e.execDir(c.rec.ID), 0o700); err != nil {
 		return err
 	}
+	undoMounts, err := e.prepareMounts(&c.rec) // engine/mounts.go
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if !c.rec.State.Running {
+			undoMounts()
+		}
+	}()
+	if err := e.setupNetwork(ctx, c, cc); err != nil {
+		return err
+	}
+	started := false
+	defer func() {
+		if !started {
+			e.teardownNetwork(c)
+		}
+	}()
 	if c.logw == nil {
 		maxSize, maxFiles := e.opts.LogMaxSize, e.opts.LogMaxFiles
 		if c.rec.Spec.LogMaxSize != 0 {
@@ -128,6 +146,8 @@ func (e *Engine) startLocked(ctx context.Context, c *ctr) error {
 		_, _ = task.Delete(ctx, containerd.WithProcessKill)
 		return runtimeError(err)
 	}
+	started = true
+	e.mountEvents(&c.rec, "mount")
 	now := nowUTC()
 	var health *Health
 	if c.rec.Spec.Healthcheck != nil {
@@ -211,6 +231,7 @@ func (e *Engine) finishRun(c *ctr, task containerd.Task, code int, exitedAt time
 	}
 	c.task = nil
 	c.stopHealth()
+	e.teardownNetwork(c)
 	if exitedAt.IsZero() || exitedAt.Unix() <= 0 {
 		exitedAt = nowUTC()
 	}
@@ -228,6 +249,7 @@ func (e *Engine) finishRun(c *ctr, task containerd.Task, code int, exitedAt time
 	if oom {
 		e.emit(&c.rec, "oom", nil)
 	}
+	e.volumesStopped(&c.rec)
 	e.emit(&c.rec, "die", map[string]string{"exitCode": strconv.Itoa(code)})
 	c.stdout.CloseAll()
 	c.stderr.CloseAll()
@@ -242,7 +264,8 @@ func (e *Engine) finishRun(c *ctr, task containerd.Task, code int, exitedAt time
 	c.mu.Unlock()
 	log.G(ctx).WithField("id", id).WithField("exitCode", code).Debug("container exited")
 	if autoRemove {
-		if err := e.Remove(ctx, id, RemoveOptions{Force: true}); err != nil && !errdefs.IsNotFound(err) {
+		// As dockerd, --rm also removes the anonymous volumes.
+		if err := e.Remove(ctx, id, RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !errdefs.IsNotFound(err) {
 			log.G(ctx).WithError(err).WithField("id", id).Warn("auto-remove")
 		}
 	}

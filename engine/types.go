@@ -56,6 +56,14 @@ type ContainerSpec struct {
 	ConsoleWidth   uint
 	Healthcheck    *Healthcheck
 	RestartPolicy  RestartPolicy
+	// Mounts are the container's volumes, binds and tmpfs mounts
+	// (engine/mounts.go); create resolves them (volume names, HostPath).
+	Mounts []Mount
+	// Networks to attach at start (bridge mode); empty = the default bridge.
+	Networks     []NetworkAttachment
+	PortBindings []PortSpec
+	// Links are legacy "name:alias" links (default bridge: /etc/hosts lines).
+	Links []string
 }
 
 // Status values use Docker's vocabulary, which clients compare against.
@@ -141,10 +149,16 @@ type Container struct {
 	// ManuallyStopped is set by stop and kill: restart policies then wait
 	// for an explicit start (or, for "always", a daemon restart).
 	ManuallyStopped bool
-	LogPath         string
-	HostsPath       string
-	HostnamePath    string
-	ResolvPath      string
+	// NetNS is the pinned network namespace while the container runs.
+	NetNS string
+	// Endpoints by network name, while running.
+	Endpoints map[string]EndpointInfo
+	// Ports are the published ports as opened.
+	Ports        []PortBinding
+	LogPath      string
+	HostsPath    string
+	HostnamePath string
+	ResolvPath   string
 	// Meta is opaque data that upper layers keep with the container (compat
 	// stores the Docker Config and HostConfig exactly as created).
 	Meta map[string][]byte

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os"
 	"sort"
 	"strings"
@@ -34,6 +35,8 @@ type Config struct {
 	LogOpts            map[string]string `json:"log-opts"`
 	LiveRestore        bool              `json:"live-restore"`
 	Labels             []string          `json:"labels"`
+	BIP                string            `json:"bip"`
+	AddressPools       []AddressPool     `json:"default-address-pools"`
 	ConfigFile         string            `json:"-"`
 }
 
@@ -61,6 +64,7 @@ func newFlags(cfg *Config) *pflag.FlagSet {
 	fs.StringVarP(&cfg.Group, "group", "G", "docker", "Group for the unix socket")
 	fs.StringVarP(&cfg.Pidfile, "pidfile", "p", "", "Path to use for daemon PID file (default: <exec-root>/hyperboxd.pid)")
 	fs.StringSliceVar(&cfg.Labels, "label", nil, "Set key=value labels to the daemon")
+	fs.StringVar(&cfg.BIP, "bip", "", "Address and prefix of the default bridge network (e.g. 172.17.0.1/16)")
 	fs.StringVar(&cfg.ConfigFile, "config-file", "", "Daemon configuration file (daemon.json)")
 	return fs
 }
@@ -89,6 +93,16 @@ func parseConfig(args []string) (*Config, error) {
 	}
 	if cfg.LogDriver != "" && cfg.LogDriver != "json-file" {
 		return nil, fmt.Errorf("log-driver %q is not supported: only json-file", cfg.LogDriver)
+	}
+	if cfg.BIP != "" {
+		if p, err := netip.ParsePrefix(cfg.BIP); err != nil || !p.Addr().Is4() || p.Addr() == p.Masked().Addr() {
+			return nil, fmt.Errorf("invalid bip %q: want the bridge address and prefix, like 172.17.0.1/16", cfg.BIP)
+		}
+	}
+	for _, p := range cfg.AddressPools {
+		if b, err := netip.ParsePrefix(p.Base); err != nil || p.Size < b.Bits() || p.Size > 30 {
+			return nil, fmt.Errorf("invalid default-address-pools entry {base: %q, size: %d}", p.Base, p.Size)
+		}
 	}
 	if cfg.Pidfile == "" {
 		cfg.Pidfile = cfg.ExecRoot + "/hyperboxd.pid"
@@ -146,5 +160,12 @@ func knownKeys() map[string]bool {
 		"default-runtime": true, "log-level": true, "debug": true, "tls": true, "tlsverify": true,
 		"tlscacert": true, "tlscert": true, "tlskey": true, "insecure-registries": true, "group": true,
 		"pidfile": true, "log-driver": true, "log-opts": true, "live-restore": true, "labels": true,
+		"bip": true, "default-address-pools": true,
 	}
+}
+
+// AddressPool is one entry of daemon.json default-address-pools.
+type AddressPool struct {
+	Base string `json:"base"`
+	Size int    `json:"size"`
 }

@@ -23,12 +23,16 @@ import (
 
 	"github.com/hyperbox/hyperbox/compat"
 	"github.com/hyperbox/hyperbox/engine"
+	"github.com/hyperbox/hyperbox/engine/network"
+	"github.com/hyperbox/hyperbox/engine/portproxy"
 	"github.com/hyperbox/hyperbox/engine/supervisor"
 	"github.com/hyperbox/hyperbox/server"
 	"github.com/hyperbox/hyperbox/server/middleware"
 	"github.com/hyperbox/hyperbox/server/routes/containers"
 	"github.com/hyperbox/hyperbox/server/routes/images"
+	"github.com/hyperbox/hyperbox/server/routes/networks"
 	"github.com/hyperbox/hyperbox/server/routes/system"
+	"github.com/hyperbox/hyperbox/server/routes/volumes"
 	"github.com/hyperbox/hyperbox/storage"
 )
 
@@ -129,17 +133,29 @@ func run(cfg *Config) error {
 		// default with the limits of Docker's "local" driver: 20 MB x 5.
 		maxSize, maxFiles = 20<<20, 5
 	}
+	netMgr, err := network.New(netOptions(cfg))
+	if err != nil {
+		return fmt.Errorf("networking: %w", err)
+	}
+	ports := portproxy.New()
+	defer ports.Close()
 	eng, err := engine.New(ctx, engine.Options{
 		Client: client, Store: store, Namespace: cfg.ContainerdNS,
 		Root:     filepath.Join(cfg.DataRoot, "containers"),
 		ExecRoot: filepath.Join(cfg.ExecRoot, "containers"),
 		Runtimes: runtimes, DefaultRuntime: cfg.DefaultRuntime,
 		LogMaxSize: maxSize, LogMaxFiles: maxFiles, InitPath: findInit(),
+		VolumesRoot: filepath.Join(cfg.DataRoot, "volumes"),
+		Networks:    netMgr, Ports: engine.ProxyPublisher{M: ports}, DNS: dnsStarter,
 	})
 	if err != nil {
 		return err
 	}
-	defer eng.Close()
+	defer func() {
+		eng.Close()
+		// Without live containers the bridges and firewall rules go too.
+		netMgr.Shutdown()
+	}()
 
 	host, _ := os.Hostname()
 	d := compat.New(compat.Config{
@@ -148,7 +164,8 @@ func run(cfg *Config) error {
 		Labels: cfg.Labels, InsecureRegistries: cfg.InsecureRegistries, ContainerdVersion: ver.Version,
 		LogOpts: cfg.LogOpts,
 	}, eng, store)
-	srv.Register(system.New(d), containers.New(d), images.New(d))
+	srv.Register(system.New(d), containers.New(d), images.New(d), networks.New(d))
+	srv.Register(volumes.New(d))
 	log.G(ctx).WithField("containerd", address).Info("hyperboxd is ready")
 	err = srv.Serve(ctx)
 	log.G(ctx).Info("hyperboxd shutting down; containers keep running")

@@ -78,10 +78,31 @@ func setupFirewall() error {
 	return os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644)
 }
 
-// teardownFirewall removes the chains and jumps (when no network is left).
+// chainRules counts the rules of a chain.
+func chainRules(table, chain string) int {
+	out, err := exec.Command("iptables", "-w", "-t", table, "-S", chain).Output()
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(l, "-A ") {
+			n++
+		}
+	}
+	return n
+}
+
+// teardownFirewall removes the chains and jumps once no network (of this
+// or another hyperboxd on the host) has rules in them.
 func teardownFirewall() {
 	iptMu.Lock()
 	defer iptMu.Unlock()
+	// What setupFirewall itself adds: one jump in the forward chain, one
+	// DROP in the isolation chain, nothing in the NAT chain.
+	if chainRules("filter", chainForward) > 1 || chainRules("filter", chainIsolation) > 1 || chainRules("nat", chainNAT) > 0 {
+		return
+	}
 	deleteRule("filter", "FORWARD", "-j", chainForward)
 	deleteRule("nat", "POSTROUTING", "-j", chainNAT)
 	for _, c := range []struct{ table, chain string }{{"filter", chainForward}, {"filter", chainIsolation}, {"nat", chainNAT}} {

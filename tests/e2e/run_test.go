@@ -108,8 +108,14 @@ func TestRunMemoryLimitEnforced(t *testing.T) {
 	// tail keeps everything after the last newline; /dev/zero has none, so it
 	// holds all 100 MiB in memory. (The CI VMs have no swap.)
 	res := d.Cmd(t, "run", "--name", name, "--memory", "32m", "busybox", "sh", "-c", "head -c 100m /dev/zero | tail; echo survived")
-	assertExit(t, res, 0)
-	assert.Check(t, is.Equal(res.Stdout(), "survived\n"), "the shell outlives the killed tail")
+	// The kernel picks the victim: normally tail (the shell then prints
+	// "survived" and exits 0), sometimes the shell itself (exit 137). Either
+	// way the container saw an OOM kill.
+	if res.ExitCode == 0 {
+		assert.Check(t, is.Equal(res.Stdout(), "survived\n"), "the shell outlives the killed tail")
+	} else {
+		assertExit(t, res, 137)
+	}
 	assert.Check(t, is.Equal(inspect(t, d, "{{.State.OOMKilled}}", name), "true"))
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 
 	"github.com/hyperbox/hyperbox/server/httputil"
+	"github.com/hyperbox/hyperbox/server/middleware"
 	"github.com/hyperbox/hyperbox/server/router"
 	"github.com/hyperbox/hyperbox/server/stream"
 )
@@ -95,6 +96,13 @@ func (c *containerRouter) getContainersByName(ctx context.Context, w http.Respon
 	resp, err := c.b.ContainerInspect(ctx, vars["name"], httputil.BoolValue(r, "size"))
 	if err != nil {
 		return err
+	}
+	if middleware.CompareVersions(httputil.VersionFromContext(ctx), "1.52") < 0 {
+		old, err := legacyInspect(resp)
+		if err != nil {
+			return err
+		}
+		return httputil.WriteJSON(w, http.StatusOK, old)
 	}
 	return httputil.WriteJSON(w, http.StatusOK, resp)
 }

@@ -78,15 +78,17 @@ func CLIPath() string {
 type Daemon struct {
 	target string
 
-	root      string // short private directory under /tmp, removed on Shutdown
-	sock      string
-	dataRoot  string
-	execRoot  string
-	pidFile   string
-	logPath   string
-	configDir string   // DOCKER_CONFIG for the CLI
-	cgroup    string   // dockerd only: --cgroup-parent, removed on Shutdown
-	extraArgs []string // WithArgs: appended to the daemon's command line
+	root       string // short private directory under /tmp, removed on Shutdown
+	sock       string
+	dataRoot   string
+	execRoot   string
+	pidFile    string
+	logPath    string
+	configDir  string   // DOCKER_CONFIG for the CLI
+	cgroup     string   // dockerd only: --cgroup-parent, removed on Shutdown
+	extraArgs  []string // WithArgs: appended to the daemon's command line
+	networking bool     // WithNetworking
+	hostNet    *hostNet // dockerd WithNetworking: what teardown restores
 
 	mu      sync.Mutex
 	cmd     *exec.Cmd
@@ -149,6 +151,10 @@ func Launch(opts ...Option) (*Daemon, error) {
 			return nil, err
 		}
 	}
+	if err := d.setupNetworking(); err != nil {
+		_ = os.RemoveAll(root)
+		return nil, err
+	}
 	if err := d.start(); err != nil {
 		tail := d.LogTail(100)
 		_ = d.Shutdown()
@@ -196,22 +202,24 @@ func (d *Daemon) args() ([]string, error) {
 		if err := os.WriteFile(cfg, []byte("{}\n"), 0o600); err != nil {
 			return nil, err
 		}
-		return []string{bin,
+		args := []string{bin,
 			"-H", d.Host(),
 			"--data-root", d.dataRoot,
 			"--exec-root", d.execRoot,
 			"--pidfile", d.pidFile,
 			// An empty config file of our own, so the host's /etc/docker/daemon.json does not leak in.
 			"--config-file", cfg,
-			"--bridge=none", "--iptables=false", "--ip-masq=false",
+		}
+		args = append(args, d.dockerdNetArgs()...)
+		return append(args,
 			"--live-restore",
 			// dockerd starts its own containerd under exec-root; unique namespaces
 			// and cgroup parent keep it apart from anything else on the host.
 			"--containerd-namespace", d.cgroup,
-			"--containerd-plugins-namespace", d.cgroup + "-plugins",
-			"--cgroup-parent", "/" + d.cgroup,
+			"--containerd-plugins-namespace", d.cgroup+"-plugins",
+			"--cgroup-parent", "/"+d.cgroup,
 			"--log-level", "debug",
-		}, nil
+		), nil
 	default:
 		bin, err := HyperboxdPath()
 		if err != nil {
@@ -380,9 +388,18 @@ func (d *Daemon) Restart(t testing.TB) {
 // them and removes them. It returns what went wrong, having tried every step.
 func (d *Daemon) Shutdown() error {
 	var errs []error
+	var proxies []int
+	var netIDs []string
 	if d.running() {
 		if err := d.removeAllContainers(); err != nil {
 			errs = append(errs, fmt.Errorf("removing containers: %w", err))
+		}
+		if d.hostNet != nil {
+			var err error
+			if netIDs, err = d.removeNetworks(); err != nil {
+				errs = append(errs, fmt.Errorf("removing networks: %w", err))
+			}
+			proxies = d.proxyChildren()
 		}
 	}
 	if err := d.stop(); err != nil {
@@ -404,6 +421,9 @@ func (d *Daemon) Shutdown() error {
 	}
 	if err := UnmountUnder(d.root); err != nil {
 		errs = append(errs, err)
+	}
+	if err := d.teardownNetworking(proxies, netIDs); err != nil {
+		errs = append(errs, fmt.Errorf("networking teardown: %w", err))
 	}
 	if d.cgroup != "" {
 		removeCgroups(d.cgroup)

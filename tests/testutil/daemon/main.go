@@ -16,14 +16,15 @@ import (
 //	func TestMain(m *testing.M) { os.Exit(daemon.Main(m, func(d *daemon.Daemon) error { shared = d; return nil })) }
 //
 // With -short no daemon is started and setup is not called; tests should skip
-// when their daemon is nil.
-func Main(m *testing.M, setup func(*Daemon) error) int {
+// when their daemon is nil. Options (WithArgs, WithNetworking) apply to the
+// shared daemon.
+func Main(m *testing.M, setup func(*Daemon) error, opts ...Option) int {
 	flag.Parse()
 	if testing.Short() {
 		fmt.Fprintln(os.Stderr, "daemon tests skipped in -short mode")
 		return m.Run()
 	}
-	d, err := Launch()
+	d, err := Launch(opts...)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "starting %s: %v\n", Target(), err)
 		return 1
