@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
@@ -104,18 +103,11 @@ func (c *containerRouter) postContainerExecStart(ctx context.Context, w http.Res
 }
 
 func (c *containerRouter) postContainerExecResize(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
-	if err := httputil.ParseForm(r); err != nil {
+	h, wd, err := resizeArgs(r)
+	if err != nil {
 		return err
 	}
-	h, err := strconv.ParseUint(r.Form.Get("h"), 10, 32)
-	if err != nil {
-		return fmt.Errorf("invalid resize height %q: %w", r.Form.Get("h"), errdefs.ErrInvalidArgument)
-	}
-	wd, err := strconv.ParseUint(r.Form.Get("w"), 10, 32)
-	if err != nil {
-		return fmt.Errorf("invalid resize width %q: %w", r.Form.Get("w"), errdefs.ErrInvalidArgument)
-	}
-	if err := c.b.ContainerExecResize(ctx, vars["name"], uint(h), uint(wd)); err != nil {
+	if err := c.b.ContainerExecResize(ctx, vars["name"], h, wd); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusOK)

@@ -204,18 +204,11 @@ func (c *containerRouter) deleteContainers(ctx context.Context, w http.ResponseW
 }
 
 func (c *containerRouter) postContainersResize(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
-	if err := httputil.ParseForm(r); err != nil {
+	h, wd, err := resizeArgs(r)
+	if err != nil {
 		return err
 	}
-	h, err := strconv.ParseUint(r.Form.Get("h"), 10, 32)
-	if err != nil {
-		return fmt.Errorf("invalid resize height %q: %w", r.Form.Get("h"), errdefs.ErrInvalidArgument)
-	}
-	wd, err := strconv.ParseUint(r.Form.Get("w"), 10, 32)
-	if err != nil {
-		return fmt.Errorf("invalid resize width %q: %w", r.Form.Get("w"), errdefs.ErrInvalidArgument)
-	}
-	if err := c.b.ContainerResize(ctx, vars["name"], uint(h), uint(wd)); err != nil {
+	if err := c.b.ContainerResize(ctx, vars["name"], h, wd); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusOK)
@@ -259,4 +252,20 @@ func (c *containerRouter) postContainersUpdate(ctx context.Context, w http.Respo
 		return err
 	}
 	return httputil.WriteJSON(w, http.StatusOK, resp)
+}
+
+// resizeArgs reads ?h= and ?w= of the resize endpoints.
+func resizeArgs(r *http.Request) (uint, uint, error) {
+	if err := httputil.ParseForm(r); err != nil {
+		return 0, 0, err
+	}
+	h, err := strconv.ParseUint(r.Form.Get("h"), 10, 32)
+	if err != nil {
+		return 0, 0, fmt.Errorf("invalid resize height %q: %w", r.Form.Get("h"), errdefs.ErrInvalidArgument)
+	}
+	w, err := strconv.ParseUint(r.Form.Get("w"), 10, 32)
+	if err != nil {
+		return 0, 0, fmt.Errorf("invalid resize width %q: %w", r.Form.Get("w"), errdefs.ErrInvalidArgument)
+	}
+	return uint(h), uint(w), nil
 }
