@@ -226,6 +226,15 @@ func (e *Engine) publishPorts(c *ctr) error {
 	c.rec.Ports = nil
 	for _, p := range c.rec.Spec.PortBindings {
 		port := uint16(0)
+		if lo, hi, isRange := strings.Cut(p.HostPort, "-"); isRange {
+			// A host port range: the first free port of it.
+			b, err := e.publishRange(c, p, lo, hi, ip)
+			if err != nil {
+				return err
+			}
+			c.rec.Ports = append(c.rec.Ports, b)
+			continue
+		}
 		if p.HostPort != "" && p.HostPort != "0" {
 			n, err := strconv.ParseUint(p.HostPort, 10, 16)
 			if err != nil {
@@ -305,4 +314,22 @@ func (e *Engine) restoreNetwork(c *ctr) {
 	if err := e.publishPorts(c); err != nil {
 		log.G(e.rootCtx).WithError(err).Warn("restore published ports")
 	}
+}
+
+// publishRange opens the first free host port of lo-hi for p.
+func (e *Engine) publishRange(c *ctr, p PortSpec, lo, hi string, ip netip.Addr) (PortBinding, error) {
+	first, err1 := strconv.ParseUint(lo, 10, 16)
+	last, err2 := strconv.ParseUint(hi, 10, 16)
+	if err1 != nil || err2 != nil || first == 0 || last < first {
+		return PortBinding{}, fmt.Errorf("invalid host port range %q: %w", p.HostPort, errdefs.ErrInvalidArgument)
+	}
+	var lastErr error
+	for port := first; port <= last; port++ {
+		b, err := e.opts.Ports.Publish(PortBinding{Proto: p.Proto, HostIP: p.HostIP, HostPort: uint16(port), ContainerIP: ip, ContainerPort: p.ContainerPort})
+		if err == nil {
+			return b, nil
+		}
+		lastErr = err
+	}
+	return PortBinding{}, fmt.Errorf("driver failed programming external connectivity on endpoint %s (%s): %w", c.rec.Name, c.rec.ID[:12], lastErr)
 }

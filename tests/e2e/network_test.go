@@ -228,6 +228,18 @@ func TestPublishedPorts(t *testing.T) {
 	}, poll.WithTimeout(15*time.Second), poll.WithDelay(100*time.Millisecond))
 	conn.Close()
 
+	// A host port range takes its first free port; an address limits the
+	// binding to it.
+	out(t, d, "run", "-d", "--name", "ranged", "-p", fmt.Sprintf("%d-%d:80", fixed, fixed+5), "-p", "127.0.0.1::81", "busybox", "sleep", "300")
+	got := out(t, d, "port", "ranged")
+	assert.Check(t, is.Contains(got, fmt.Sprintf("80/tcp -> 0.0.0.0:%d", fixed+1)), got)
+	assert.Check(t, is.Contains(got, "81/tcp -> 127.0.0.1:"), got)
+
+	// container:<id> shares the other container's network namespace.
+	ipFixed := out(t, d, "inspect", "-f", "{{.NetworkSettings.Networks.bridge.IPAddress}}", "fixed")
+	got = out(t, d, "run", "--rm", "--network", "container:fixed", "busybox", "sh", "-c", "ifconfig eth0 | grep 'inet addr'; wget -qO- http://127.0.0.1/hostname")
+	assert.Check(t, is.Contains(got, "addr:"+ipFixed), got)
+
 	res := d.Cmd(t, "run", "--rm", "-p", fmt.Sprintf("%d:80", fixed), "busybox", "true")
 	assert.Check(t, res.ExitCode != 0 && strings.Contains(res.Stderr(), "port is already allocated"), res.Combined())
 
