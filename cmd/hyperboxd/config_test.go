@@ -167,6 +167,27 @@ func TestParseConfig(t *testing.T) {
 			wantErr: []string{`log-driver "journald" is not supported`},
 		},
 		{
+			name: "bip and address pools",
+			file: ptr(`{"bip": "10.20.0.1/24", "default-address-pools": [{"base": "10.30.0.0/16", "size": 24}]}`),
+			want: func(t *testing.T, cfg *Config) {
+				o := netOptions(cfg)
+				assert.Check(t, is.Equal(o.DefaultCIDR.String(), "10.20.0.1/24"))
+				assert.Check(t, is.Len(o.Pools, 1))
+				assert.Check(t, is.Equal(o.Pools[0].Base.String(), "10.30.0.0/16"))
+				assert.Check(t, is.Equal(o.Pools[0].Size, 24))
+			},
+		},
+		{
+			name:    "bip without a host address",
+			args:    []string{"--bip", "10.20.0.0/24"},
+			wantErr: []string{"invalid bip"},
+		},
+		{
+			name:    "bad address pool",
+			file:    ptr(`{"default-address-pools": [{"base": "10.30.0.0/16", "size": 8}]}`),
+			wantErr: []string{"invalid default-address-pools"},
+		},
+		{
 			name:    "unknown flag",
 			args:    []string{"--no-such-flag"},
 			wantErr: []string{"no-such-flag"},

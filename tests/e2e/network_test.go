@@ -50,6 +50,16 @@ func TestUserDefinedNetworks(t *testing.T) {
 
 	assert.Check(t, is.Equal(out(t, d, "network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}} {{(index .IPAM.Config 0).Gateway}}", "back"), "10.123.45.0/24 10.123.45.254"))
 	assert.Check(t, is.Equal(out(t, d, "network", "ls", "--filter", "label=team=a", "--format", "{{.Name}}"), "front"))
+	assert.Check(t, is.Equal(out(t, d, "network", "ls", "--filter", "driver=null", "--format", "{{.Name}}"), "none"))
+	custom := out(t, d, "network", "ls", "--filter", "type=custom", "--format", "{{.Name}}")
+	assert.Check(t, is.Contains(custom, "back"))
+	assert.Check(t, !strings.Contains(custom, "bridge"), custom)
+	if !daemon.IsOracle() {
+		// hyperbox refuses IPv6 networks with a clear error (dockerd 20.10
+		// creates them).
+		res := d.Cmd(t, "network", "create", "--ipv6", "v6net")
+		assert.Check(t, res.ExitCode != 0 && strings.Contains(res.Stderr(), "EnableIPv6"), res.Combined())
+	}
 	names := out(t, d, "network", "ls", "--format", "{{.Name}}")
 	for _, n := range []string{"bridge", "host", "none", "front", "back", "closed"} {
 		assert.Check(t, is.Contains(names, n))
@@ -284,4 +294,15 @@ func TestHostsFiles(t *testing.T) {
 	// The container's own address is in /etc/hosts.
 	got = out(t, d, "run", "--rm", "--hostname", "named", "busybox", "sh", "-c", "grep named /etc/hosts")
 	assert.Check(t, strings.HasPrefix(got, "172.") || strings.HasPrefix(got, "10.") || strings.HasPrefix(got, "192."), got)
+}
+
+// daemon.json "bip" (or --bip) sets the default bridge's subnet.
+func TestDefaultBridgeBIP(t *testing.T) {
+	skip.If(t, shared == nil, "no daemon in -short mode")
+	skip.If(t, daemon.IsOracle(), "dockerd's --bip needs a bridge of its own here; the harness gives it one")
+	d := daemon.Start(t, daemon.WithArgs("--bip", "10.99.77.1/24"))
+	assert.NilError(t, loadBusybox(d))
+	assert.Check(t, is.Equal(out(t, d, "network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}} {{(index .IPAM.Config 0).Gateway}}", "bridge"), "10.99.77.0/24 10.99.77.1"))
+	got := out(t, d, "run", "--rm", "busybox", "sh", "-c", "ifconfig eth0 | grep 'inet addr'")
+	assert.Check(t, is.Contains(got, "addr:10.99.77.2"), got)
 }
