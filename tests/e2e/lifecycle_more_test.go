@@ -185,3 +185,16 @@ func inspectOn(t *testing.T, d *daemon.Daemon, format, name string) string {
 	res.Assert(t, icmd.Success)
 	return strings.TrimSpace(res.Stdout())
 }
+
+// docker start -a on an exited container attaches before it starts again
+// and prints the new run's output and exit code.
+func TestStartAttachExited(t *testing.T) {
+	d := setup(t)
+	name := uniqueName(t)
+	removeContainers(t, d, name)
+	res := d.Cmd(t, "run", "--name", name, "busybox", "sh", "-c", "echo run-$RANDOM-done; exit 5")
+	assertExit(t, res, 5)
+	res = icmd.RunCmd(d.Command("start", "-a", name), icmd.WithTimeout(30*time.Second))
+	assertExit(t, res, 5)
+	assert.Check(t, is.Contains(res.Stdout(), "-done"))
+}
