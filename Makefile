@@ -9,7 +9,7 @@ CONTAINERD_PKG := github.com/containerd/containerd/v2/cmd/containerd
 SHIM_PKG := github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2
 CONTAINERD_TAGS := no_btrfs no_zfs no_devmapper
 # Debian packages the daemon and the tests need.
-DEBS := crun runc tini busybox-static ca-certificates
+DEBS := crun runc tini busybox-static ca-certificates iptables iproute2 tmux util-linux
 ORACLE_DEBS := docker.io
 ARGS ?=
 
