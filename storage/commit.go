@@ -4,13 +4,11 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/distribution/reference"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/opencontainers/go-digest"
-	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -62,46 +60,11 @@ func (s *Store) Commit(ctx context.Context, baseID string, layer *ocispec.Descri
 		return Image{}, err
 	}
 	config := commitConfig(bmi.config, s.platform, layer != nil, diffID, cc)
-	configDesc, err := s.writeJSON(ctx, ocispec.MediaTypeImageConfig, config, nil)
-	if err != nil {
-		return Image{}, err
-	}
 	layers := slices.Clone(bmi.manifest.Layers)
 	if layer != nil {
 		layers = append(layers, *layer)
 	}
-	gcLabels := map[string]string{"containerd.io/gc.ref.content.config": configDesc.Digest.String()}
-	for i, l := range layers {
-		gcLabels["containerd.io/gc.ref.content.l."+strconv.Itoa(i)] = l.Digest.String()
-	}
-	manifest := ocispec.Manifest{
-		Versioned: specs.Versioned{SchemaVersion: 2},
-		MediaType: ocispec.MediaTypeImageManifest,
-		Config:    configDesc,
-		Layers:    layers,
-	}
-	target, err := s.writeJSON(ctx, ocispec.MediaTypeImageManifest, manifest, gcLabels)
-	if err != nil {
-		return Image{}, err
-	}
-	mi, err := s.readManifest(ctx, target)
-	if err != nil {
-		return Image{}, err
-	}
-	if err := s.unpack(ctx, mi, nil, func(int) bool { return false }); err != nil {
-		return Image{}, err
-	}
-	s.mu.Lock()
-	if name != "" {
-		_, err = s.retarget(ctx, name, target)
-	} else {
-		err = s.setDangling(ctx, mi.id(), target)
-	}
-	s.mu.Unlock()
-	if err != nil {
-		return Image{}, err
-	}
-	return s.Get(ctx, mi.id().String())
+	return s.storeImage(ctx, config, layers, name)
 }
 
 // commitConfig derives the committed image's config from its base's.

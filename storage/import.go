@@ -19,7 +19,6 @@ import (
 	"github.com/containerd/errdefs"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/opencontainers/go-digest"
-	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -61,41 +60,7 @@ func (s *Store) Import(ctx context.Context, r io.Reader, ref string, cfg ocispec
 		},
 		Config: dockerspec.DockerOCIImageConfig{ImageConfig: cfg},
 	}
-	configDesc, err := s.writeJSON(ctx, ocispec.MediaTypeImageConfig, config, nil)
-	if err != nil {
-		return Image{}, err
-	}
-	manifest := ocispec.Manifest{
-		Versioned: specs.Versioned{SchemaVersion: 2},
-		MediaType: ocispec.MediaTypeImageManifest,
-		Config:    configDesc,
-		Layers:    []ocispec.Descriptor{layer},
-	}
-	target, err := s.writeJSON(ctx, ocispec.MediaTypeImageManifest, manifest, map[string]string{
-		"containerd.io/gc.ref.content.config": configDesc.Digest.String(),
-		"containerd.io/gc.ref.content.l.0":    layer.Digest.String(),
-	})
-	if err != nil {
-		return Image{}, err
-	}
-	mi, err := s.readManifest(ctx, target)
-	if err != nil {
-		return Image{}, err
-	}
-	if err := s.unpack(ctx, mi, nil, func(int) bool { return false }); err != nil {
-		return Image{}, err
-	}
-	s.mu.Lock()
-	if name != "" {
-		_, err = s.retarget(ctx, name, target)
-	} else {
-		err = s.setDangling(ctx, mi.id(), target)
-	}
-	s.mu.Unlock()
-	if err != nil {
-		return Image{}, err
-	}
-	return s.Get(ctx, mi.id().String())
+	return s.storeImage(ctx, config, []ocispec.Descriptor{layer}, name)
 }
 
 // writeLayer stores r, decompressed and gzip-compressed again, as a layer
