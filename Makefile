@@ -46,6 +46,7 @@ test: build compose
 	$(GO) build -race -o bin/hyperboxd-race ./cmd/hyperboxd
 	$(GO) test -race -count=1 -timeout 10m ./cmd/... ./server/... ./compat/... ./engine/... ./storage/...
 	HYPERBOXD=$(CURDIR)/bin/hyperboxd-race $(GO) test -count=1 -p 1 -timeout 25m ./tests/...
+	cd tests/testcontainers && HYPERBOXD=$(CURDIR)/bin/hyperboxd-race $(GO) test -count=1 -timeout 10m ./...
 
 test-unit: build
 	$(GO) test -race -count=1 ./cmd/... ./server/... ./compat/... ./engine/... ./storage/...
@@ -70,6 +71,29 @@ bin/docker-compose: tests/tools/compose/go.mod tests/tools/compose/go.sum
 	cd tests/tools/compose && v=$$($(GO) list -m -f '{{.Version}}' $(COMPOSE_MOD)) && \
 	CGO_ENABLED=0 $(GO) build -buildvcs=false -trimpath -ldflags "-s -w -X $(COMPOSE_MOD)/internal.Version=$$v" \
 		-o $(CURDIR)/bin/docker-compose $(COMPOSE_MOD)/cmd
+
+# testcontainers-go, pinned in its own module tests/testcontainers (which
+# replaces github.com/hyperbox/hyperbox with this checkout for the harness),
+# against hyperboxd; about 10 s. Ryuk's image (testcontainers/ryuk:0.14.0, the
+# tag testcontainers-go v0.45.0 expects) is wrapped around bin/ryuk by the
+# suite; without bin/ryuk Ryuk is disabled and the reaper test is skipped.
+.PHONY: test-testcontainers ryuk
+test-testcontainers: build
+	cd tests/testcontainers && HYPERBOXD=$(CURDIR)/bin/hyperboxd $(GO) test -count=1 -timeout 10m ./...
+
+# The Ryuk reaper, static, from a git checkout of github.com/testcontainers/moby-ryuk
+# (RYUK_SRC, bare or not) at the pinned tag: the module proxy has no versions of
+# it (its tags have no "v" prefix), so `go install` cannot fetch it.
+RYUK_TAG := 0.14.0
+RYUK_COMMIT := b3726afd6cc2c36628abcc08e9cabac43f587384
+RYUK_SRC ?=
+ryuk:
+	@test -n "$(RYUK_SRC)" || { echo "set RYUK_SRC to a git checkout of github.com/testcontainers/moby-ryuk"; exit 1; }
+	@test "$$(git -C $(RYUK_SRC) rev-parse $(RYUK_TAG)^{commit})" = $(RYUK_COMMIT) || \
+		{ echo "$(RYUK_SRC): tag $(RYUK_TAG) is not $(RYUK_COMMIT)"; exit 1; }
+	d=$$(mktemp -d) && git -C $(RYUK_SRC) archive $(RYUK_COMMIT) | tar -x -C $$d && \
+	(cd $$d && CGO_ENABLED=0 $(GO) build -buildvcs=false -trimpath -ldflags "-s -w" -o $(CURDIR)/bin/ryuk .); \
+	rc=$$?; rm -rf $$d; exit $$rc
 
 clean:
 	rm -rf bin

@@ -226,6 +226,14 @@ func (e *Engine) publishPorts(c *ctr) error {
 	c.rec.Ports = nil
 	for _, p := range c.rec.Spec.PortBindings {
 		port := uint16(0)
+		if old, ok := previousPort(prev, p); ok && strings.Contains(p.HostPort, "-") {
+			// After a daemon restart a range keeps the port it had (another
+			// container may not have been restored yet).
+			if b, err := e.opts.Ports.Publish(PortBinding{Proto: p.Proto, HostIP: p.HostIP, HostPort: old, ContainerIP: ip, ContainerPort: p.ContainerPort}); err == nil {
+				c.rec.Ports = append(c.rec.Ports, b)
+				continue
+			}
+		}
 		if lo, hi, isRange := strings.Cut(p.HostPort, "-"); isRange {
 			// A host port range: the first free port of it.
 			b, err := e.publishRange(c, p, lo, hi, ip)
@@ -241,13 +249,9 @@ func (e *Engine) publishPorts(c *ctr) error {
 				return fmt.Errorf("invalid host port %q: %w", p.HostPort, errdefs.ErrInvalidArgument)
 			}
 			port = uint16(n)
-		} else {
+		} else if old, ok := previousPort(prev, p); ok {
 			// After a daemon restart, keep the port the binding had.
-			for _, old := range prev {
-				if old.Proto == p.Proto && old.ContainerPort == p.ContainerPort && old.HostIP == p.HostIP {
-					port = old.HostPort
-				}
-			}
+			port = old
 		}
 		b, err := e.opts.Ports.Publish(PortBinding{Proto: p.Proto, HostIP: p.HostIP, HostPort: port, ContainerIP: ip, ContainerPort: p.ContainerPort})
 		if err != nil {
@@ -332,4 +336,14 @@ func (e *Engine) publishRange(c *ctr, p PortSpec, lo, hi string, ip netip.Addr) 
 		lastErr = err
 	}
 	return PortBinding{}, fmt.Errorf("driver failed programming external connectivity on endpoint %s (%s): %w", c.rec.Name, c.rec.ID[:12], lastErr)
+}
+
+// previousPort is the host port a binding had before (daemon restart).
+func previousPort(prev []PortBinding, p PortSpec) (uint16, bool) {
+	for _, old := range prev {
+		if old.Proto == p.Proto && old.ContainerPort == p.ContainerPort && old.HostIP == p.HostIP {
+			return old.HostPort, true
+		}
+	}
+	return 0, false
 }
