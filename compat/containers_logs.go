@@ -88,7 +88,8 @@ func (d *Daemon) ContainerAttach(ctx context.Context, ref string, cfg containers
 	if err != nil {
 		return containerError(ref, err)
 	}
-	opts := engine.AttachOptions{Stdout: cfg.Stdout, Stderr: cfg.Stderr, Logs: cfg.Logs, Stream: cfg.Stream, DetachKeys: cfg.DetachKeys}
+	opts := engine.AttachOptions{Stdout: cfg.Stdout, Stderr: cfg.Stderr, Logs: cfg.Logs, Stream: cfg.Stream,
+		DetachKeys: cfg.DetachKeys, Ready: cfg.Ready}
 	// dockerd ignores stdin when the container was not created with
 	// OpenStdin (compose always asks for it).
 	if cfg.Stdin != nil && c.Spec.OpenStdin {

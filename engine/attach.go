@@ -25,6 +25,9 @@ type AttachOptions struct {
 	Stream bool
 	// DetachKeys is the detach sequence for TTY containers ("" = ctrl-p,ctrl-q).
 	DetachKeys string
+	// Ready, when set, is called once the output is followed (before any
+	// stdin is read); an error from it ends the attach.
+	Ready func() error
 }
 
 // ErrDetached is returned by Attach when the client typed the detach keys.
@@ -89,6 +92,11 @@ func (e *Engine) Attach(ctx context.Context, ref string, opts AttachOptions) err
 			u()
 		}
 	}()
+	if opts.Ready != nil {
+		if err := opts.Ready(); err != nil {
+			return err
+		}
+	}
 	detached := make(chan struct{})
 	if opts.Stdin != nil {
 		in := opts.Stdin

@@ -46,6 +46,9 @@ type AttachConfig struct {
 	Stdout, Stderr io.Writer
 	Logs, Stream   bool
 	DetachKeys     string
+	// Ready answers the client; the backend calls it once it follows the
+	// container's output (so nothing produced after it is lost).
+	Ready func() error
 }
 
 // Backend is what the container routes need. Methods return containerd

@@ -87,7 +87,7 @@ func (c *containerRouter) postContainerExecStart(ctx context.Context, w http.Res
 		return err
 	}
 	defer conn.Close()
-	cfg := ExecStartConfig{Stdin: &hangupReader{c: conn}, ConsoleSize: req.ConsoleSize}
+	cfg := ExecStartConfig{Stdin: conn, ConsoleSize: req.ConsoleSize}
 	if tty {
 		cfg.Stdout = &stream.LockedWriter{W: conn}
 	} else {

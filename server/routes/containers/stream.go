@@ -88,10 +88,9 @@ func (c *containerRouter) postContainersAttach(ctx context.Context, w http.Respo
 	if tty || middleware.CompareVersions(httputil.VersionFromContext(ctx), "1.42") < 0 {
 		ct = stream.MediaTypeRawStream
 	}
-	conn, err := stream.Hijack(w, r, ct)
-	if err != nil {
-		return err
-	}
+	// The backend subscribes to the output first and then calls Ready,
+	// which answers the client: a start that follows loses nothing.
+	conn := stream.NewPending(w, r, ct)
 	defer conn.Close()
 	hctx, cancel := conn.Context(context.WithoutCancel(ctx))
 	defer cancel()
@@ -99,9 +98,10 @@ func (c *containerRouter) postContainersAttach(ctx context.Context, w http.Respo
 		Logs:       httputil.BoolValue(r, "logs"),
 		Stream:     httputil.BoolValue(r, "stream"),
 		DetachKeys: r.Form.Get("detachKeys"),
+		Ready:      conn.Start,
 	}
 	if httputil.BoolValue(r, "stdin") {
-		cfg.Stdin = &hangupReader{c: conn}
+		cfg.Stdin = conn
 	}
 	lw := &stream.LockedWriter{W: conn}
 	if tty {
@@ -117,7 +117,13 @@ func (c *containerRouter) postContainersAttach(ctx context.Context, w http.Respo
 			cfg.Stderr = mux.Writer(stream.Stderr)
 		}
 	}
-	if err := c.b.ContainerAttach(hctx, name, cfg); err != nil {
+	err = c.b.ContainerAttach(hctx, name, cfg)
+	if err != nil && !conn.Started() {
+		// Nothing was sent yet: a real HTTP error.
+		return err
+	}
+	_ = conn.Start()
+	if err != nil {
 		// The stream has started: report in-band as dockerd does.
 		if !tty {
 			stream.NewMuxer(conn).Writer(stream.Stderr).Write([]byte(httputil.ErrorMessage(err) + "\n"))
@@ -126,9 +132,3 @@ func (c *containerRouter) postContainersAttach(ctx context.Context, w http.Respo
 	}
 	return nil
 }
-
-// hangupReader reads client input; a read error means the client closed
-// its side (half-close) or hung up.
-type hangupReader struct{ c *stream.Conn }
-
-func (h *hangupReader) Read(p []byte) (int, error) { return h.c.Read(p) }
