@@ -17,14 +17,12 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/hyperbox/hyperbox/tests/testutil/busybox"
 	"github.com/hyperbox/hyperbox/tests/testutil/daemon"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
@@ -37,19 +35,7 @@ var shared *daemon.Daemon
 func TestMain(m *testing.M) {
 	os.Exit(daemon.Main(m, func(d *daemon.Daemon) error {
 		shared = d
-		dir, err := os.MkdirTemp("", "hbx-busybox-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		archive := filepath.Join(dir, "busybox.tar")
-		if err := busybox.SaveDockerArchive(archive, "busybox:latest"); err != nil {
-			return err
-		}
-		if res := d.Run("load", "-i", archive); res.Error != nil {
-			return fmt.Errorf("docker load: %s", res.String())
-		}
-		return nil
+		return d.LoadBusybox("busybox:latest")
 	}))
 }
 

@@ -24,7 +24,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hyperbox/hyperbox/tests/testutil/busybox"
 	"github.com/hyperbox/hyperbox/tests/testutil/daemon"
 	"gotest.tools/v3/assert"
 	"gotest.tools/v3/fs"
@@ -77,22 +76,7 @@ func run(m *testing.M) int {
 }
 
 // loadBusybox loads busybox:latest, built from the host's busybox-static.
-func loadBusybox(d *daemon.Daemon) error {
-	dir, err := os.MkdirTemp("", "hbx-busybox-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	archive := filepath.Join(dir, "busybox.tar")
-	if err := busybox.SaveDockerArchive(archive, "busybox:latest"); err != nil {
-		return err
-	}
-	res := d.Run("load", "-i", archive)
-	if res.Error != nil || !strings.Contains(res.Stdout(), "Loaded image: busybox:latest") {
-		return fmt.Errorf("docker load: %s", res.String())
-	}
-	return nil
-}
+func loadBusybox(d *daemon.Daemon) error { return d.LoadBusybox("busybox:latest") }
 
 // setup returns the shared daemon and prints its log if the test fails.
 func setup(t *testing.T) *daemon.Daemon {

@@ -10,13 +10,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/hyperbox/hyperbox/tests/testutil/busybox"
 	"github.com/hyperbox/hyperbox/tests/testutil/daemon"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
@@ -37,24 +35,8 @@ func TestMain(m *testing.M) {
 	}))
 }
 
-// loadBusybox loads busybox:latest from a docker-save archive built from the
-// host's busybox-static.
-func loadBusybox(d *daemon.Daemon) error {
-	dir, err := os.MkdirTemp("", "hbx-busybox-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	archive := filepath.Join(dir, "busybox.tar")
-	if err := busybox.SaveDockerArchive(archive, "busybox:latest"); err != nil {
-		return err
-	}
-	res := d.Run("load", "-i", archive)
-	if res.Error != nil || !strings.Contains(res.Stdout(), "Loaded image: busybox:latest") {
-		return fmt.Errorf("docker load: %s", res.String())
-	}
-	return nil
-}
+// loadBusybox loads busybox:latest, built from the host's busybox-static.
+func loadBusybox(d *daemon.Daemon) error { return d.LoadBusybox("busybox:latest") }
 
 // setup returns the shared daemon and prints its log if the test fails.
 func setup(t *testing.T) *daemon.Daemon {
