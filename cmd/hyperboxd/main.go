@@ -28,6 +28,7 @@ import (
 	"github.com/hyperbox/hyperbox/engine/supervisor"
 	"github.com/hyperbox/hyperbox/server"
 	"github.com/hyperbox/hyperbox/server/middleware"
+	"github.com/hyperbox/hyperbox/server/routes/build"
 	"github.com/hyperbox/hyperbox/server/routes/containers"
 	"github.com/hyperbox/hyperbox/server/routes/images"
 	"github.com/hyperbox/hyperbox/server/routes/networks"
@@ -165,7 +166,7 @@ func run(cfg *Config) error {
 		LogOpts: cfg.LogOpts,
 	}, eng, store)
 	srv.Register(system.New(d), containers.New(d), images.New(d), networks.New(d))
-	srv.Register(volumes.New(d))
+	srv.Register(volumes.New(d), build.New(d))
 	log.G(ctx).WithField("containerd", address).Info("hyperboxd is ready")
 	err = srv.Serve(ctx)
 	log.G(ctx).Info("hyperboxd shutting down; containers keep running")

@@ -24,8 +24,6 @@ import (
 	is "gotest.tools/v3/assert/cmp"
 	"gotest.tools/v3/poll"
 	"gotest.tools/v3/skip"
-
-	"github.com/hyperbox/hyperbox/tests/testutil/daemon"
 )
 
 // httpdCmd serves /www (index.html = "hello from <name>") on port 8080.
@@ -360,20 +358,13 @@ func TestFromDockerfile(t *testing.T) {
 		Started: true,
 	})
 	testcontainers.CleanupContainer(t, c, fastStop)
-	if daemon.IsOracle() {
-		assert.NilError(t, err)
-		rc, err := c.CopyFileFromContainer(ctx(t), "/built.txt")
-		assert.NilError(t, err)
-		b, _ := io.ReadAll(rc)
-		rc.Close()
-		assert.Equal(t, string(b), "built\n")
-		return
-	}
-	// KNOWN GAP (hyperboxd): POST /build is not implemented.
-	assert.Assert(t, err != nil, "FromDockerfile succeeded: /build exists now, turn this into a real test")
-	t.Logf("FromDockerfile error (expected until POST /build exists): %v", err)
-	assert.Check(t, is.Contains(err.Error(), "build image"), "error should come from the build step: %v", err)
-	assert.Check(t, is.Contains(err.Error(), "page not found"), "404 of the missing POST /build: %v", err)
+	// testcontainers-go builds through the classic POST /build.
+	assert.NilError(t, err)
+	rc, err := c.CopyFileFromContainer(ctx(t), "/built.txt")
+	assert.NilError(t, err)
+	b, _ := io.ReadAll(rc)
+	rc.Close()
+	assert.Equal(t, string(b), "built\n")
 }
 
 // TestReaperRemovesContainers proves Ryuk works: a second test process (a

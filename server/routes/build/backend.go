@@ -1,0 +1,41 @@
+// Package build serves the classic builder's POST /build.
+package build
+
+import (
+	"context"
+	"io"
+)
+
+// Progress receives the build's JSON messages ({"stream":...},
+// {"aux":...}, pull progress), dockerd's JSON message shape.
+type Progress interface {
+	Send(v any) error
+}
+
+// Options are the parsed query and body of POST /build.
+type Options struct {
+	// Tags are the repeated t= values.
+	Tags []string
+	// Dockerfile is the Dockerfile's path inside the context ("" means
+	// "Dockerfile").
+	Dockerfile string
+	// BuildArgs are the buildargs JSON object (a nil value: take it from
+	// the environment, which a daemon does not have: unset).
+	BuildArgs map[string]*string
+	// Labels are added to the final image.
+	Labels map[string]string
+	// Target is the stage to stop at ("" builds the last stage).
+	Target                                    string
+	NoCache, Remove, ForceRemove, Quiet, Pull bool
+	// Context is the request body: a tar, possibly compressed.
+	Context io.Reader
+}
+
+// Backend is what the build route needs.
+type Backend interface {
+	// Build runs the Dockerfile of opts.Context and streams its output to
+	// out, blocking until the build ends. Errors before any output keep
+	// their class (InvalidArgument for a bad Dockerfile or tag, NotFound
+	// for a missing base image); later ones are reported in-band.
+	Build(ctx context.Context, opts Options, out Progress) error
+}
