@@ -306,3 +306,25 @@ func TestDefaultBridgeBIP(t *testing.T) {
 	got := out(t, d, "run", "--rm", "busybox", "sh", "-c", "ifconfig eth0 | grep 'inet addr'")
 	assert.Check(t, is.Contains(got, "addr:10.99.77.2"), got)
 }
+
+// host and none network modes, --ip-range and --attachable.
+func TestNetworkModes(t *testing.T) {
+	d := netDaemon(t)
+	hostIfs, err := os.ReadFile("/proc/net/dev")
+	assert.NilError(t, err)
+	got := out(t, d, "run", "--rm", "--network", "host", "busybox", "cat", "/proc/net/dev")
+	assert.Check(t, is.Equal(len(lines(got)), len(lines(string(hostIfs)))), "host mode sees the host's interfaces:\n%s", got)
+	got = out(t, d, "run", "--rm", "--network", "none", "busybox", "cat", "/proc/net/dev")
+	assert.Check(t, is.Len(lines(got), 3), "none mode has only lo:\n%s", got)
+	assert.Check(t, is.Contains(got, "lo:"))
+	assert.Check(t, is.Equal(out(t, d, "run", "--rm", "--network", "none", "busybox", "sh", "-c", "cat /etc/hosts | grep -c localhost"), "2"))
+
+	out(t, d, "network", "create", "--attachable", "--subnet", "10.124.0.0/24", "--ip-range", "10.124.0.128/25", "ranged")
+	t.Cleanup(func() { d.Run("network", "rm", "ranged") })
+	assert.Check(t, is.Equal(out(t, d, "network", "inspect", "-f", "{{.Attachable}} {{(index .IPAM.Config 0).IPRange}}", "ranged"), "true 10.124.0.128/25"))
+	ip := out(t, d, "run", "--rm", "--network", "ranged", "busybox", "sh", "-c", "ifconfig eth0 | grep 'inet addr' | sed 's/.*addr:\\([0-9.]*\\).*/\\1/'")
+	assert.Check(t, strings.HasPrefix(ip, "10.124.0.") && ip != "10.124.0.1", ip)
+	last, err := strconv.Atoi(ip[strings.LastIndex(ip, ".")+1:])
+	assert.NilError(t, err)
+	assert.Check(t, last >= 128, "address %s outside the ip-range", ip)
+}
