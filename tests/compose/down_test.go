@@ -15,8 +15,8 @@ import (
 // `down -v` leaves nothing of the project: no container, network or volume
 // with its label, and on the host no interface, netns, mount (under the
 // daemon's directory), listening port or firewall rule that was not there
-// before `up` and names something of the project: a container ID, address or
-// veth, a network ID, subnet or bridge, a published port, a volume (the host
+// before `up` and names something of the project: a container ID or veth, a
+// network ID or bridge, a published port, a volume (the host
 // may be shared with other daemons changing their own rules meanwhile).
 func TestComposeDownLeavesNothing(t *testing.T) {
 	d := setup(t)

@@ -2,8 +2,6 @@ package compose
 
 import (
 	"encoding/json"
-	"os/exec"
-	"strings"
 	"sync"
 	"time"
 
@@ -14,8 +12,8 @@ import (
 // The host this suite runs on may be shared with other daemons that change
 // interfaces, rules and listeners of their own while the tests run. So a
 // before/after difference counts as a leak of ours when it names something a
-// project of ours had: a container ID, address or host-side interface, a
-// network's ID, subnet or bridge, a published host port, a volume; or when it
+// project of ours had: a container ID or host-side veth, a network's ID or
+// bridge, a published host port, a volume; or when it
 // is a mount under the daemon's directory.
 
 // footprints collects the identifiers of every project the suite ran.
@@ -50,7 +48,7 @@ func allTokens() []string {
 func (p *project) footprint() []string {
 	var tokens []string
 	label := "label=com.docker.compose.project=" + p.name
-	hostIfaces := hostInterfaces()
+	hostIfaces := daemon.HostInterfaces()
 	run := func(args ...string) *icmd.Result {
 		return icmd.RunCmd(p.d.Command(args...), icmd.WithTimeout(20*time.Second))
 	}
@@ -65,8 +63,7 @@ func (p *project) footprint() []string {
 		tokens = append(tokens, id, id[:12])
 		var c []struct {
 			NetworkSettings struct {
-				Ports    map[string][]struct{ HostPort string }
-				Networks map[string]struct{ IPAddress string }
+				Ports map[string][]struct{ HostPort string }
 			}
 		}
 		if json.Unmarshal([]byte(run("inspect", id).Stdout()), &c) != nil || len(c) != 1 {
@@ -77,14 +74,11 @@ func (p *project) footprint() []string {
 				tokens = append(tokens, b.HostPort)
 			}
 		}
-		for _, n := range c[0].NetworkSettings.Networks {
-			tokens = append(tokens, n.IPAddress)
-		}
 		// The host side of each of the container's veth pairs.
 		peers := run("exec", id, "sh", "-c",
 			`for i in /sys/class/net/*; do [ "$(cat $i/iflink)" != "$(cat $i/ifindex)" ] && cat $i/iflink; done`)
 		for _, idx := range lines(peers.Stdout()) {
-			tokens = append(tokens, hostIfaces.byIndex[idx])
+			tokens = append(tokens, hostIfaces.ByIndex[idx])
 		}
 	}
 	for _, id := range lines(run("network", "ls", "-q", "--no-trunc", "--filter", label).Stdout()) {
@@ -95,7 +89,7 @@ func (p *project) footprint() []string {
 		var n []struct {
 			Options map[string]string
 			IPAM    struct {
-				Config []struct{ Subnet, Gateway string }
+				Config []struct{ Gateway string }
 			}
 		}
 		if json.Unmarshal([]byte(run("network", "inspect", id).Stdout()), &n) != nil || len(n) != 1 {
@@ -103,39 +97,12 @@ func (p *project) footprint() []string {
 		}
 		tokens = append(tokens, n[0].Options["com.docker.network.bridge.name"])
 		for _, c := range n[0].IPAM.Config {
-			tokens = append(tokens, c.Subnet, hostIfaces.byAddr[c.Gateway])
+			tokens = append(tokens, hostIfaces.Bridge(c.Gateway, id))
 		}
 	}
 	tokens = append(tokens, lines(run("volume", "ls", "-q", "--filter", label).Stdout())...)
 	addTokens(tokens)
 	return tokens
-}
-
-type ifaces struct {
-	byIndex map[string]string // ifindex -> name
-	byAddr  map[string]string // IPv4 address -> name
-}
-
-// hostInterfaces reads the host's interface indexes and IPv4 addresses.
-func hostInterfaces() ifaces {
-	h := ifaces{byIndex: map[string]string{}, byAddr: map[string]string{}}
-	out, _ := exec.Command("ip", "-o", "link").Output()
-	for _, l := range strings.Split(string(out), "\n") {
-		// "12: br-0123456789ab: <...>" or "13: veth1@if12: <...>"
-		if f := strings.SplitN(l, ": ", 3); len(f) == 3 {
-			name, _, _ := strings.Cut(f[1], "@")
-			h.byIndex[f[0]] = name
-		}
-	}
-	out, _ = exec.Command("ip", "-o", "-4", "addr").Output()
-	for _, l := range strings.Split(string(out), "\n") {
-		// "5: br-0123456789ab    inet 172.18.0.1/16 brd ..."
-		if f := strings.Fields(l); len(f) >= 4 && f[2] == "inet" {
-			addr, _, _ := strings.Cut(f[3], "/")
-			h.byAddr[addr] = f[1]
-		}
-	}
-	return h
 }
 
 // hostDiff returns the differences between two host snapshots that are

@@ -2,6 +2,7 @@ package compose
 
 import (
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -19,12 +20,13 @@ func TestComposeLogsFollowEndsOnStop(t *testing.T) {
 	p.ok(t, "up", "-d", "--wait")
 
 	t.Logf("$ docker compose -p %s logs -f --no-color talker &", p.name)
-	follow := icmd.StartCmd(p.command("logs", "-f", "--no-color", "talker"))
+	follow := icmd.StartCmd(p.command(composeTimeout, "logs", "-f", "--no-color", "talker"))
 	assert.NilError(t, follow.Error)
 	t.Cleanup(func() {
 		if follow.Cmd.ProcessState == nil {
-			_ = follow.Cmd.Process.Kill()
-			_ = follow.Cmd.Wait()
+			// coreutils timeout passes SIGTERM on to the CLI and the plugin.
+			_ = follow.Cmd.Process.Signal(syscall.SIGTERM)
+			icmd.WaitOnCmd(10*time.Second, follow)
 		}
 	})
 	poll.WaitOn(t, func(poll.LogT) poll.Result {

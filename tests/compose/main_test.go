@@ -65,6 +65,18 @@ func run(m *testing.M) int {
 		return 1
 	}
 	mine, others := hostDiff(before, after, allTokens(), shared.Root())
+	// Subnets are reused: a rule of another daemon running on the host at
+	// the same time (a different engine's chains and bridges) can name one
+	// of our subnets. Those are not ours.
+	var kept []string
+	for _, l := range mine {
+		if foreign(l, shared.Target()) {
+			others = append(others, l)
+			continue
+		}
+		kept = append(kept, l)
+	}
+	mine = kept
 	if len(others) > 0 {
 		fmt.Fprintf(os.Stderr, "note: changed on the host during the tests, naming nothing of ours (another program's?):\n%s\n", strings.Join(others, "\n"))
 	}
@@ -116,38 +128,51 @@ func newProject(t *testing.T, d *daemon.Daemon, testdata string, env ...string) 
 	t.Cleanup(func() {
 		// Bounded, so that a daemon that hangs costs a minute, not ten.
 		if t.Failed() {
-			t.Logf("ps:\n%s", icmd.RunCmd(p.command("ps", "-a"), icmd.WithTimeout(20*time.Second)).Combined())
-			t.Logf("logs:\n%s", icmd.RunCmd(p.command("logs", "--no-color", "--timestamps"), icmd.WithTimeout(20*time.Second)).Combined())
+			t.Logf("ps:\n%s", icmd.RunCmd(p.command(20*time.Second, "ps", "-a")).Combined())
+			t.Logf("logs:\n%s", icmd.RunCmd(p.command(20*time.Second, "logs", "--no-color", "--timestamps")).Combined())
 		}
 		p.footprint()
-		res := icmd.RunCmd(p.command("down", "-v", "--remove-orphans", "-t", "3"), icmd.WithTimeout(time.Minute))
-		if res.ExitCode != 0 || res.Timeout {
+		res := icmd.RunCmd(p.command(time.Minute, "down", "-v", "--remove-orphans", "-t", "3"))
+		if res.ExitCode != 0 || timedOut(res) {
 			t.Errorf("compose down: %s", res.String())
 		}
 	})
 	return p
 }
 
-// command returns `docker compose -p <name> args...` run in the project
-// directory, with COMPOSE_* variables of the test's environment dropped.
-func (p *project) command(args ...string) icmd.Cmd {
+// composeTimeout bounds one `docker compose` command.
+const composeTimeout = 2 * time.Minute
+
+// command returns `docker compose -p <name> args...`, run in the project
+// directory with COMPOSE_* variables of the test's environment dropped and
+// limited to limit by coreutils timeout: the docker CLI runs the plugin as a
+// child process, and killing the CLI alone (icmd's own timeout) would leave
+// the plugin running and icmd waiting for the output pipes it holds. timeout
+// signals the whole process group (exit status 124 on timeout).
+func (p *project) command(limit time.Duration, args ...string) icmd.Cmd {
 	var env []string
 	for _, kv := range p.d.Env() {
 		if !strings.HasPrefix(kv, "COMPOSE_") {
 			env = append(env, kv)
 		}
 	}
+	secs := strconv.Itoa(int(limit / time.Second))
 	return icmd.Cmd{
-		Command: append([]string{daemon.CLIPath(), "compose", "-p", p.name}, args...),
+		Command: append([]string{"timeout", "-k", "5", secs, daemon.CLIPath(), "compose", "-p", p.name}, args...),
 		Env:     append(env, p.env...),
 		Dir:     p.dir,
-		Timeout: daemon.CLITimeout,
+		Timeout: limit + 15*time.Second,
 	}
+}
+
+// timedOut reports whether a command from command() ran out of time.
+func timedOut(res *icmd.Result) bool {
+	return res.Timeout || res.ExitCode == 124 || res.ExitCode == 137
 }
 
 // run runs `docker compose args...` without logging it (cleanup, polling).
 func (p *project) run(args ...string) *icmd.Result {
-	return icmd.RunCmd(p.command(args...))
+	return icmd.RunCmd(p.command(composeTimeout, args...))
 }
 
 // compose runs `docker compose args...`, logging the command line.
@@ -161,7 +186,7 @@ func (p *project) compose(t *testing.T, args ...string) *icmd.Result {
 func (p *project) ok(t *testing.T, args ...string) *icmd.Result {
 	t.Helper()
 	res := p.compose(t, args...)
-	assert.Assert(t, !res.Timeout, "command timed out: %s", res.String())
+	assert.Assert(t, !timedOut(res), "docker compose %s timed out: %s", strings.Join(args, " "), res.String())
 	assert.Assert(t, res.ExitCode == 0, "docker compose %s: %s", strings.Join(args, " "), res.String())
 	return res
 }
@@ -280,4 +305,19 @@ func services(entries []psEntry) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// foreign reports whether a host change names another engine's objects:
+// dockerd's DOCKER* chains and br-/dbr-/docker0 bridges for hyperboxd, and
+// hyperboxd's HYPERBOX-* chains and hb bridges for dockerd.
+func foreign(line, target string) bool {
+	if target == daemon.TargetDockerd {
+		return strings.Contains(line, "HYPERBOX") || strings.Contains(line, " hb") || strings.Contains(line, `"hb`)
+	}
+	for _, s := range []string{"DOCKER", "docker0", "br-", "dbr-"} {
+		if strings.Contains(line, s) {
+			return !strings.Contains(line, "hb-") && !strings.Contains(line, "HYPERBOX")
+		}
+	}
+	return false
 }

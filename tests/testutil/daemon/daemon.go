@@ -394,7 +394,7 @@ func (d *Daemon) Shutdown() error {
 		if err := d.removeAllContainers(); err != nil {
 			errs = append(errs, fmt.Errorf("removing containers: %w", err))
 		}
-		if d.hostNet != nil {
+		if d.networking {
 			var err error
 			if netIDs, err = d.removeNetworks(); err != nil {
 				errs = append(errs, fmt.Errorf("removing networks: %w", err))

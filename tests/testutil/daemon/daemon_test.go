@@ -3,6 +3,7 @@ package daemon
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/hyperbox/hyperbox/tests/testutil/busybox"
@@ -89,4 +90,50 @@ func TestShutdownLeavesNothing(t *testing.T) {
 	assert.Check(t, is.Len(mounts, 0))
 	_, err = os.Stat(d.root)
 	assert.Check(t, os.IsNotExist(err), "%s still exists", d.root)
+}
+
+// A daemon started WithNetworking leaves no interface, mount, listener or
+// firewall rule of its own behind, even when it still has a network and a
+// container with a published port at shutdown.
+func TestShutdownWithNetworkingLeavesNothing(t *testing.T) {
+	skip.If(t, testing.Short(), "starts a daemon")
+	before, err := SnapshotHost()
+	assert.NilError(t, err)
+	d, err := Launch(WithNetworking())
+	assert.NilError(t, err)
+	shutDown := false
+	t.Cleanup(func() {
+		if !shutDown {
+			_ = d.Shutdown()
+		}
+	})
+	assert.NilError(t, d.LoadBusybox("busybox:latest"))
+	d.Cmd(t, "network", "create", "leftover").Assert(t, icmd.Success)
+	d.Cmd(t, "run", "-d", "--name", "web", "--network", "leftover", "-p", "80", "busybox", "httpd", "-f", "-p", "80").Assert(t, icmd.Success)
+
+	// What the network and the container have on the host.
+	ifaces := HostInterfaces()
+	netID := strings.TrimSpace(d.Cmd(t, "network", "inspect", "-f", "{{.Id}}", "leftover").Stdout())
+	gateway := strings.TrimSpace(d.Cmd(t, "network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", "leftover").Stdout())
+	port := strings.TrimSpace(d.Cmd(t, "inspect", "-f", `{{(index (index .NetworkSettings.Ports "80/tcp") 0).HostPort}}`, "web").Stdout())
+	iflink := strings.TrimSpace(d.Cmd(t, "exec", "web", "cat", "/sys/class/net/eth0/iflink").Stdout())
+	tokens := []string{ifaces.Bridge(gateway, netID), ifaces.ByIndex[iflink], port}
+	for _, tok := range tokens {
+		assert.Assert(t, tok != "", "tokens %q", tokens)
+	}
+	up, err := SnapshotHost()
+	assert.NilError(t, err)
+	added, _ := before.DiffNaming(up, tokens, d.root)
+	assert.Check(t, len(added) > 0, "nothing of the network on the host")
+
+	shutDown = true
+	assert.NilError(t, d.Shutdown())
+
+	after, err := SnapshotHost()
+	assert.NilError(t, err)
+	left, others := before.DiffNaming(after, tokens, d.root)
+	assert.Check(t, is.Len(left, 0), "left on the host:\n%s", strings.Join(left, "\n"))
+	for _, l := range others {
+		assert.Check(t, !strings.Contains(l, "DOCKER"), "left on the host: %s", l)
+	}
 }

@@ -86,14 +86,19 @@ func (s HostState) Diff(after HostState) []string {
 	return out
 }
 
-// DiffNaming splits Diff(after) into the lines that name one of tokens (as a
-// whole word: "172.18.0.2" is not in "172.18.0.21", "8080" not in "18080")
-// or are mounts at or under root, and the others. Use it on a host shared with
+// DiffNaming splits Diff(after) into what after added that names one of
+// tokens (as a whole word: "br-1" is not in "br-12", "8080" not in "18080")
+// or is a mount at or under root, and the rest. Use it on a host shared with
 // other programs that may change their own interfaces and rules meanwhile:
-// tokens are what the test created (container IDs and addresses, interface
-// names, subnets, published ports...).
+// tokens are names only the test's objects have (container and network IDs,
+// interface names, published ports); addresses and subnets are reused by
+// other daemons and make poor tokens.
 func (s HostState) DiffNaming(after HostState, tokens []string, root string) (mine, others []string) {
 	for _, l := range s.Diff(after) {
+		if !strings.HasPrefix(l, "+ ") { // gone is not left behind
+			others = append(others, l)
+			continue
+		}
 		ok := root != "" && (strings.HasSuffix(l, "mount: "+root) || strings.Contains(l, "mount: "+root+"/"))
 		for _, tok := range tokens {
 			if ok {
@@ -154,6 +159,55 @@ func multisetDiff(a, b []string) (plus, minus []string) {
 		}
 	}
 	return plus, minus
+}
+
+// Interfaces maps the host's interfaces by index and by IPv4 address.
+type Interfaces struct {
+	ByIndex map[string]string   // ifindex ("12") -> name
+	ByAddr  map[string][]string // IPv4 address ("172.18.0.1") -> names
+}
+
+// HostInterfaces reads the host's interface indexes and IPv4 addresses: the
+// host side of a container's veth is ByIndex[<its /sys/class/net/eth0/iflink>];
+// for a bridge network's interface see Bridge.
+func HostInterfaces() Interfaces {
+	h := Interfaces{ByIndex: map[string]string{}, ByAddr: map[string][]string{}}
+	out, _ := exec.Command("ip", "-o", "link").Output()
+	for _, l := range strings.Split(string(out), "\n") {
+		// "12: br-0123456789ab: <...>" or "13: veth1@if12: <...>"
+		if f := strings.SplitN(l, ": ", 3); len(f) == 3 {
+			name, _, _ := strings.Cut(f[1], "@")
+			h.ByIndex[f[0]] = name
+		}
+	}
+	out, _ = exec.Command("ip", "-o", "-4", "addr").Output()
+	for _, l := range strings.Split(string(out), "\n") {
+		// "5: br-0123456789ab    inet 172.18.0.1/16 brd ..."
+		if f := strings.Fields(l); len(f) >= 4 && f[2] == "inet" {
+			addr, _, _ := strings.Cut(f[3], "/")
+			h.ByAddr[addr] = append(h.ByAddr[addr], f[1])
+		}
+	}
+	return h
+}
+
+// Bridge returns the host interface of a bridge network: the one holding its
+// gateway address, or, when several do (daemons on one host may pick the
+// same subnet), the one whose name has the network's short ID in it (as
+// dockerd's br-<id> has); "" when that is still ambiguous.
+func (h Interfaces) Bridge(gateway, networkID string) string {
+	names := h.ByAddr[gateway]
+	if len(names) == 1 {
+		return names[0]
+	}
+	if len(networkID) >= 12 {
+		for _, n := range names {
+			if strings.Contains(n, networkID[:12]) {
+				return n
+			}
+		}
+	}
+	return ""
 }
 
 // linkNames lists interface names: `ip -o link show [filter...]`, e.g.

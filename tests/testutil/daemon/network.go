@@ -19,18 +19,21 @@ import (
 // WithNetworking gives the daemon the networking compose needs: user-defined
 // bridge networks with embedded DNS, published ports and a default bridge.
 //
-// For hyperboxd it changes nothing: its networking is always on, and cleaning
-// up after itself is part of what the tests check.
+// For hyperboxd it changes only the teardown, which also deletes the
+// daemon's networks (as for dockerd): its networking is always on, and
+// cleaning up after itself is part of what the tests check.
 //
 // For dockerd it replaces the harness's --bridge=none --iptables=false
 // --ip-masq=false with --bridge=<a bridge of its own>: dockerd creates only
-// docker0 itself, so the harness creates a bridge named after the daemon's
+// docker0 itself, so the harness creates dbr-<n>, named after the daemon's
 // directory, and two daemons never share docker0. dockerd then programs
 // iptables (its DOCKER* chains, NAT and forwarding rules), sysctls and
 // docker-proxy processes on the host. Teardown removes its networks,
-// docker-proxy processes and bridges, deletes every iptables rule and chain and
-// every nftables table that appeared after the daemon was launched, puts back
-// the sysctls it changed, and reports whatever differs from before.
+// docker-proxy processes, bridges and their veths, the iptables rules that
+// name a DOCKER* chain or one of its bridges and the DOCKER* chains, the empty
+// built-in chains and tables iptables-nft created for them, puts back the
+// sysctls it changed, and reports whatever of dockerd's is still there. It
+// leaves alone what other programs on the host add or remove meanwhile.
 //
 // Only one such dockerd may run at a time: each dockerd with iptables flushes
 // the shared DOCKER chains when it starts, breaking the other's port
@@ -84,7 +87,9 @@ func (d *Daemon) setupNetworking() error {
 		return fmt.Errorf("a dockerd with networking is already running (%s): two would fight over the DOCKER iptables chains", netOwner)
 	}
 	h := &hostNet{
-		bridge:   d.cgroup, // "hbx-<digits>": unique, at most 15 bytes
+		// "dbr-<digits>": unique, at most 15 bytes, and not "hb*", which
+		// hyperboxd's isolation rules match on a host that runs both.
+		bridge:   "dbr-" + strings.TrimPrefix(d.cgroup, "hbx-"),
 		iptables: map[string]string{},
 		sysctls:  map[string]string{},
 	}

@@ -159,9 +159,21 @@ func TestHostStateDiffNaming(t *testing.T) {
 		Links:  []string{"lo", "veth1", "veth2"},
 		Mounts: []string{"/tmp/hbx-1/data/x", "/tmp/hbx-10/data"},
 	}
+	before.Firewall = []string{"iptables: -A X -o veth2 -j DROP"}
 	mine, others := before.DiffNaming(after, []string{"veth2"}, "/tmp/hbx-1")
 	assert.Check(t, is.DeepEqual(mine, []string{"+ link: veth2", "+ mount: /tmp/hbx-1/data/x"}))
-	assert.Check(t, is.DeepEqual(others, []string{"+ link: veth1", "+ mount: /tmp/hbx-10/data"}))
+	assert.Check(t, is.DeepEqual(others, []string{"+ link: veth1", "+ mount: /tmp/hbx-10/data", "- firewall: iptables: -A X -o veth2 -j DROP"}))
+}
+
+func TestInterfacesBridge(t *testing.T) {
+	h := Interfaces{ByAddr: map[string][]string{
+		"172.18.0.1": {"br-0123456789ab"},
+		"172.17.0.1": {"hb0", "br-abcdefabcdef"},
+	}}
+	assert.Check(t, is.Equal(h.Bridge("172.18.0.1", "ffff"), "br-0123456789ab"))
+	assert.Check(t, is.Equal(h.Bridge("172.17.0.1", "abcdefabcdef0123"), "br-abcdefabcdef"))
+	assert.Check(t, is.Equal(h.Bridge("172.17.0.1", "0000000000000000"), ""))
+	assert.Check(t, is.Equal(h.Bridge("10.0.0.1", "abcdefabcdef0123"), ""))
 }
 
 func TestNormalizeFirewall(t *testing.T) {
