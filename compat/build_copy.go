@@ -98,6 +98,15 @@ func (b *builder) copyInstr(instr string, n *parser.Node) error {
 	if err != nil {
 		return err
 	}
+	return b.copyStep(n, sources, dest, func(id string, destIsDir bool) error {
+		return b.copyInto(id, instr, sources, dest, destIsDir, flags)
+	})
+}
+
+// copyStep runs one COPY/ADD step: a step container from the current
+// image, dest resolved as a directory or a file as Docker does, fill
+// copies the sources in, and the container is committed as the next image.
+func (b *builder) copyStep(n *parser.Node, sources []copySource, dest string, fill func(id string, destIsDir bool) error) error {
 	destIsDir := strings.HasSuffix(dest, "/") || len(sources) > 1 || sources[0].isDir
 	id, err := b.createStepContainer([]string{"/bin/sh", "-c", "#(nop) " + n.Original}, nil)
 	if err != nil {
@@ -108,7 +117,7 @@ func (b *builder) copyInstr(instr string, n *parser.Node) error {
 			destIsDir = true
 		}
 	}
-	if err := b.copyInto(id, instr, sources, dest, destIsDir, flags); err != nil {
+	if err := fill(id, destIsDir); err != nil {
 		b.removeStepContainer(id)
 		return err
 	}

@@ -43,21 +43,9 @@ func (b *builder) copyFromImage(n *parser.Node, flags copyFlags, srcs []string, 
 		}
 		sources = append(sources, copySource{rel: path.Join("/", s), isDir: st.Mode.IsDir()})
 	}
-	destIsDir := strings.HasSuffix(dest, "/") || len(sources) > 1 || sources[0].isDir
-	id, err := b.createStepContainer([]string{"/bin/sh", "-c", "#(nop) " + n.Original}, nil)
-	if err != nil {
-		return err
-	}
-	if !destIsDir {
-		if st, err := b.d.engine.StatPath(b.ctx, id, dest); err == nil && st.Mode.IsDir() {
-			destIsDir = true
-		}
-	}
-	if err := b.copyFromContainer(srcCtr, id, sources, dest, destIsDir, flags); err != nil {
-		b.removeStepContainer(id)
-		return err
-	}
-	return b.commitStep(id, "/bin/sh -c #(nop) "+n.Original)
+	return b.copyStep(n, sources, dest, func(id string, destIsDir bool) error {
+		return b.copyFromContainer(srcCtr, id, sources, dest, destIsDir, flags)
+	})
 }
 
 // copyFromContainer archives the sources of container src and extracts
