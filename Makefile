@@ -41,7 +41,7 @@ busybox: deps
 
 # Unit tests (with the race detector), then the end-to-end suites against a
 # race-enabled hyperboxd that each suite starts on its own socket and dirs.
-test: build compose
+test: build compose buildx devcontainers
 	$(GO) vet ./...
 	$(GO) build -race -o bin/hyperboxd-race ./cmd/hyperboxd
 	$(GO) test -race -count=1 -timeout 10m ./cmd/... ./server/... ./compat/... ./engine/... ./storage/...
@@ -51,12 +51,12 @@ test: build compose
 test-unit: build
 	$(GO) test -race -count=1 ./cmd/... ./server/... ./compat/... ./engine/... ./storage/...
 
-test-e2e: build compose
+test-e2e: build compose buildx devcontainers
 	$(GO) test -count=1 -p 1 -timeout 25m ./tests/...
 
 # The same end-to-end suites against Debian's dockerd (20.10), which the
 # test harness starts on its own socket, data-root and exec-root.
-test-oracle: deps compose
+test-oracle: deps compose buildx devcontainers
 	@dpkg -s $(ORACLE_DEBS) >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(ORACLE_DEBS); }
 	HYPERBOX_TEST_TARGET=dockerd $(GO) test -count=1 -p 1 -timeout 25m ./tests/...
 
@@ -72,18 +72,51 @@ bin/docker-compose: tests/tools/compose/go.mod tests/tools/compose/go.sum
 	CGO_ENABLED=0 $(GO) build -buildvcs=false -trimpath -ldflags "-s -w -X $(COMPOSE_MOD)/internal.Version=$$v" \
 		-o $(CURDIR)/bin/docker-compose $(COMPOSE_MOD)/cmd
 
+# The devcontainers CLI (npm package @devcontainers/cli) the devcontainers
+# tests run (tests/devcontainers), pinned to an exact version in
+# tests/tools/devcontainers/package-lock.json. `npm ci` runs only when the
+# pin changes: npm writes node_modules/.package-lock.json, the stamp.
+.PHONY: devcontainers
+DEVCONTAINERS_DIR := tests/tools/devcontainers
+devcontainers: $(DEVCONTAINERS_DIR)/node_modules/.package-lock.json
+$(DEVCONTAINERS_DIR)/node_modules/.package-lock.json: $(DEVCONTAINERS_DIR)/package.json $(DEVCONTAINERS_DIR)/package-lock.json
+	@command -v node >/dev/null && command -v npm >/dev/null || \
+		{ echo "the devcontainers CLI needs node (>= 20) and npm: install Node.js 20+ (e.g. from nodejs.org or NodeSource)"; exit 1; }
+	@node -e 'process.exit(parseInt(process.versions.node) < 20 ? 1 : 0)' || \
+		{ echo "the devcontainers CLI needs node >= 20, found $$(node --version)"; exit 1; }
+	cd $(DEVCONTAINERS_DIR) && npm ci --no-audit --no-fund
+	@touch $@
+
+# The docker buildx CLI plugin (BuildKit client) the build tests run through
+# the daemon's /grpc and /session, built from the version pinned in its own
+# tools module, tests/tools/buildx; rebuilt only when the pin changes (cold
+# build about 5 min).
+.PHONY: buildx
+BUILDX_MOD := github.com/docker/buildx
+buildx: bin/docker-buildx
+bin/docker-buildx: tests/tools/buildx/go.mod tests/tools/buildx/go.sum
+	cd tests/tools/buildx && v=$$($(GO) list -m -f '{{.Version}}' $(BUILDX_MOD)) && \
+	CGO_ENABLED=0 $(GO) build -buildvcs=false -trimpath \
+		-ldflags "-s -w -X $(BUILDX_MOD)/version.Version=$$v -X $(BUILDX_MOD)/version.Package=$(BUILDX_MOD)" \
+		-o $(CURDIR)/bin/docker-buildx $(BUILDX_MOD)/cmd/buildx
+
 # testcontainers-go, pinned in its own module tests/testcontainers (which
 # replaces github.com/hyperbox/hyperbox with this checkout for the harness),
-# against hyperboxd; about 10 s. Ryuk's image (testcontainers/ryuk:0.14.0, the
-# tag testcontainers-go v0.45.0 expects) is wrapped around bin/ryuk by the
-# suite; without bin/ryuk Ryuk is disabled and the reaper test is skipped.
+# against hyperboxd; about 50 s. Ryuk is always on: the suite wraps a static
+# reaper into the image testcontainers-go v0.45.0 expects
+# (testcontainers/ryuk:0.14.0): a genuine Ryuk if bin/ryuk (`make ryuk`) or
+# $HYPERBOX_TEST_RYUK is there, else the module's own tests/testcontainers/reaper
+# (same protocol and RYUK_* settings), which it builds at start-up;
+# HYPERBOX_TEST_RYUK=own forces the latter.
 .PHONY: test-testcontainers ryuk
 test-testcontainers: build
 	cd tests/testcontainers && HYPERBOXD=$(CURDIR)/bin/hyperboxd $(GO) test -count=1 -timeout 10m ./...
 
-# The Ryuk reaper, static, from a git checkout of github.com/testcontainers/moby-ryuk
-# (RYUK_SRC, bare or not) at the pinned tag: the module proxy has no versions of
-# it (its tags have no "v" prefix), so `go install` cannot fetch it.
+# Optional: the genuine Ryuk reaper, static, from a git checkout of
+# github.com/testcontainers/moby-ryuk (RYUK_SRC, bare or not) at the pinned tag,
+# to run the testcontainers suite against it instead of our reaper: the module
+# proxy has no versions of it (its tags have no "v" prefix), so `go install`
+# cannot fetch it.
 RYUK_TAG := 0.14.0
 RYUK_COMMIT := b3726afd6cc2c36628abcc08e9cabac43f587384
 RYUK_SRC ?=
@@ -94,6 +127,25 @@ ryuk:
 	d=$$(mktemp -d) && git -C $(RYUK_SRC) archive $(RYUK_COMMIT) | tar -x -C $$d && \
 	(cd $$d && CGO_ENABLED=0 $(GO) build -buildvcs=false -trimpath -ldflags "-s -w" -o $(CURDIR)/bin/ryuk .); \
 	rc=$$?; rm -rf $$d; exit $$rc
+
+# The benchmark (bench/): every scenario against a hyperboxd it starts and,
+# when Debian's dockerd is installed (or REFERENCE_DOCKER_HOST is set),
+# against that reference, interleaved A/B/A/B; prints median, p90 and the
+# ratio HyperBox/reference and writes bin/bench.json. HYPERBOX_DOCKER_HOST
+# measures an already running hyperboxd instead. See docs/PERFORMANCE.md.
+# About 10 minutes with BENCH_N=10 on 2 cores. bench-smoke: one iteration of
+# every scenario at small sizes, hyperboxd only, a few seconds; non-zero exit
+# if any scenario fails.
+.PHONY: bench bench-smoke
+BENCH_N ?= 10
+BENCH_ARGS ?=
+bench: build compose
+	$(GO) build -o bin/bench ./bench
+	bin/bench -n $(BENCH_N) -json bin/bench.json $(BENCH_ARGS)
+
+bench-smoke: build compose
+	$(GO) build -o bin/bench ./bench
+	bin/bench -smoke -json bin/bench-smoke.json $(BENCH_ARGS)
 
 clean:
 	rm -rf bin

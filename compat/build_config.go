@@ -73,6 +73,20 @@ func (b *builder) expand(word string) (string, error) {
 	return s, nil
 }
 
+// expandMeta substitutes $VAR and ${VAR} in word with the global ARGs
+// (those before the first FROM) only: what FROM sees.
+func (b *builder) expandMeta(word string) (string, error) {
+	var env buildEnv
+	for _, k := range slices.Sorted(maps.Keys(b.globalArgs)) {
+		env = append(env, k+"="+b.globalArgs[k])
+	}
+	s, _, err := b.lex.ProcessWord(word, env)
+	if err != nil {
+		return "", invalid("%v", err)
+	}
+	return s, nil
+}
+
 // values are the arguments of n (the parser's Next chain).
 func values(n *parser.Node) []string {
 	var out []string
@@ -105,7 +119,9 @@ func (b *builder) from(n *parser.Node) error {
 		}
 		b.nstage++
 	}
-	name, err := b.expand(v[0])
+	// FROM expands against the ARGs before the first FROM only, not the
+	// previous stage's ARGs or ENV (dockerd's builder and BuildKit alike).
+	name, err := b.expandMeta(v[0])
 	if err != nil {
 		return err
 	}
@@ -128,11 +144,41 @@ func (b *builder) from(n *parser.Node) error {
 	}
 	b.imageID = img.ID.String()
 	b.cfg = configFromImage(&img)
-	if len(b.cfg.OnBuild) > 0 {
-		// Said, not silently skipped (STYLE): triggers are not run yet.
-		b.printf("[Warning] the base image's ONBUILD triggers are not run by hyperboxd yet: %s\n", strings.Join(b.cfg.OnBuild, "; "))
-	}
+	// The base image's ONBUILD triggers run now, in order; the new image
+	// does not inherit them.
+	triggers := b.cfg.OnBuild
 	b.cfg.OnBuild = nil
+	return b.runTriggers(triggers)
+}
+
+// runTriggers runs ONBUILD triggers as dockerd's classic builder does.
+func (b *builder) runTriggers(triggers []string) error {
+	if len(triggers) == 0 {
+		return nil
+	}
+	plural := ""
+	if len(triggers) > 1 {
+		plural = "s"
+	}
+	b.printf("# Executing %d build trigger%s\n", len(triggers), plural)
+	for _, t := range triggers {
+		res, err := parser.Parse(strings.NewReader(t))
+		if err != nil {
+			return invalid("ONBUILD trigger %q: %v", t, err)
+		}
+		for _, n := range res.AST.Children {
+			instr := strings.ToLower(n.Value)
+			switch instr {
+			case "onbuild":
+				return invalid("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed")
+			case "from", "maintainer":
+				return invalid("%s isn't allowed as an ONBUILD trigger", strings.ToUpper(instr))
+			}
+			if err := b.dispatch(instr, n); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 

@@ -5,6 +5,7 @@ package compat
 
 import (
 	"github.com/hyperbox/hyperbox/engine"
+	buildkit "github.com/hyperbox/hyperbox/engine/builder"
 	"github.com/hyperbox/hyperbox/storage"
 )
 
@@ -42,9 +43,25 @@ type Config struct {
 
 // Daemon implements every Backend.
 type Daemon struct {
-	cfg    Config
-	engine *engine.Engine
-	store  *storage.Store
+	cfg     Config
+	engine  *engine.Engine
+	store   *storage.Store
+	builder *buildkit.Builder
+}
+
+// WithBuilder makes d report and manage the embedded BuildKit b: the
+// builder version _ping advertises, its cache in system df, build prune.
+func (d *Daemon) WithBuilder(b *buildkit.Builder) *Daemon {
+	d.builder = b
+	return d
+}
+
+// BuilderVersion is "2" with BuildKit, else "1" (classic builder only).
+func (d *Daemon) BuilderVersion() string {
+	if d.builder != nil {
+		return "2"
+	}
+	return "1"
 }
 
 // New builds the compat layer.

@@ -3,7 +3,6 @@ package compat
 import (
 	"context"
 
-	"github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/image"
 	"github.com/opencontainers/go-digest"
@@ -18,8 +17,8 @@ import (
 // SharedSize (bytes of layers another image also uses) and Containers
 // filled, TotalSize the layers counted once (LayersSize in API < 1.52).
 // Containers: all of them with SizeRw/SizeRootFs. Volumes: each with its
-// size and users (volumes.go). The build cache does not exist yet and is
-// empty.
+// size and users (volumes.go). BuildCache: BuildKit's cache records
+// (build_cache.go).
 func (d *Daemon) SystemDiskUsage(ctx context.Context, opts sysroutes.DiskUsageOptions) (*sysroutes.DiskUsage, error) {
 	du := &sysroutes.DiskUsage{}
 	if opts.Images {
@@ -40,7 +39,11 @@ func (d *Daemon) SystemDiskUsage(ctx context.Context, opts sysroutes.DiskUsageOp
 		du.Volumes = d.volumeDiskUsage(ctx)
 	}
 	if opts.BuildCache {
-		du.BuildCache = &build.DiskUsage{}
+		u, err := d.buildCacheUsage(ctx)
+		if err != nil {
+			return nil, err
+		}
+		du.BuildCache = u
 	}
 	return du, nil
 }

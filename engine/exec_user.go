@@ -10,6 +10,8 @@ import (
 	"github.com/moby/sys/user"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/hyperbox/hyperbox/engine/internal/fsview"
 )
 
 // openInRoot opens path inside the directory root without ever leaving it:
@@ -21,14 +23,7 @@ func openInRoot(root, path string) (*os.File, error) {
 		return nil, err
 	}
 	defer unix.Close(dirfd)
-	fd, err := unix.Openat2(dirfd, path, &unix.OpenHow{
-		Flags:   unix.O_RDONLY | unix.O_CLOEXEC,
-		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
-	})
-	if err != nil {
-		return nil, err
-	}
-	return os.NewFile(uintptr(fd), path), nil
+	return fsview.OpenInRoot(dirfd, path, unix.O_RDONLY)
 }
 
 // resolveUser turns "name", "uid", "name:group" or "uid:gid" into the

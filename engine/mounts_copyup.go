@@ -13,6 +13,8 @@ import (
 	"github.com/containerd/continuity/fs"
 	"github.com/containerd/log"
 	"golang.org/x/sys/unix"
+
+	"github.com/hyperbox/hyperbox/engine/internal/fsview"
 )
 
 // populateVolumes copies the image's files into rec's empty volumes, as
@@ -102,16 +104,13 @@ func (e *Engine) withSnapshotReadOnly(ctx context.Context, id string, fn func(ro
 // copyImageDir copies directory dst of the tree at root (resolved inside
 // root, so an image's symlinks cannot lead out of it) into volDir.
 func copyImageDir(root *os.File, dst, volDir string) error {
-	fd, err := unix.Openat2(int(root.Fd()), dst, &unix.OpenHow{
-		Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
-		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
-	})
+	dir, err := fsview.OpenInRoot(int(root.Fd()), dst, unix.O_PATH|unix.O_DIRECTORY)
 	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	defer unix.Close(fd)
-	return fs.CopyDir(volDir, "/proc/self/fd/"+strconv.Itoa(fd), fs.WithAllowXAttrErrors())
+	defer dir.Close()
+	return fs.CopyDir(volDir, "/proc/self/fd/"+strconv.Itoa(int(dir.Fd())), fs.WithAllowXAttrErrors())
 }

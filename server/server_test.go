@@ -17,6 +17,8 @@ import (
 
 type fakeSystem struct{}
 
+func (fakeSystem) BuilderVersion() string { return "2" }
+
 func (fakeSystem) SystemInfo(context.Context) (*system.Info, error) {
 	return &system.Info{OSType: "linux"}, nil
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/hyperbox/hyperbox/compat"
 	"github.com/hyperbox/hyperbox/engine"
+	"github.com/hyperbox/hyperbox/engine/builder"
 	"github.com/hyperbox/hyperbox/engine/network"
 	"github.com/hyperbox/hyperbox/engine/portproxy"
 	"github.com/hyperbox/hyperbox/engine/supervisor"
@@ -165,12 +166,39 @@ func run(cfg *Config) error {
 		Labels: cfg.Labels, InsecureRegistries: cfg.InsecureRegistries, ContainerdVersion: ver.Version,
 		LogOpts: cfg.LogOpts,
 	}, eng, store)
+	var bk build.BuildKit
+	if b := startBuildKit(ctx, cfg, address, store, runtimes); b != nil {
+		defer b.Close()
+		d.WithBuilder(b)
+		bk = b
+	}
 	srv.Register(system.New(d), containers.New(d), images.New(d), networks.New(d))
-	srv.Register(volumes.New(d), build.New(d))
+	srv.Register(volumes.New(d), build.New(d, bk))
 	log.G(ctx).WithField("containerd", address).Info("hyperboxd is ready")
 	err = srv.Serve(ctx)
 	log.G(ctx).Info("hyperboxd shutting down; containers keep running")
 	return err
+}
+
+// startBuildKit starts the embedded BuildKit on the daemon's containerd.
+// Without it the daemon still serves the classic builder (and says so).
+func startBuildKit(ctx context.Context, cfg *Config, address string, store *storage.Store, runtimes map[string]string) *builder.Builder {
+	// Build steps run with runc: BuildKit writes runtime-spec documents
+	// newer than Debian's crun accepts.
+	rt := runtimes["runc"]
+	if rt == "" {
+		rt = runtimes[cfg.DefaultRuntime]
+	}
+	b, err := builder.New(ctx, builder.Options{
+		Root:    filepath.Join(cfg.DataRoot, "buildkit"),
+		Address: address, Namespace: cfg.ContainerdNS, Snapshotter: store.Snapshotter(),
+		Runtime: rt, Images: store, InsecureRegistries: cfg.InsecureRegistries,
+	})
+	if err != nil {
+		log.G(ctx).WithError(err).Error("BuildKit is disabled; only the classic builder (POST /build) is served")
+		return nil
+	}
+	return b
 }
 
 func containerdLogLevel(l string) string {

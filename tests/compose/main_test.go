@@ -54,6 +54,10 @@ func run(m *testing.M) int {
 		if err := d.InstallComposePlugin(); err != nil {
 			return err
 		}
+		// compose builds through buildx (bake), as on users' machines.
+		if err := d.InstallBuildxPlugin(); err != nil {
+			return err
+		}
 		return loadBusybox(d)
 	}, daemon.WithNetworking())
 	if shared == nil {

@@ -214,3 +214,53 @@ func TestClassicBuildMultiStage(t *testing.T) {
 	assert.Check(t, is.Equal(run.Stdout(), "first-stage\n"))
 	assert.Check(t, is.Equal(allContainers(t, d), before), "build containers left behind")
 }
+
+// TestClassicBuildFromGlobalArg: a later stage's FROM expands the ARGs
+// declared before the first FROM, and only those (not the previous stage's
+// ARGs or ENV); the value may name an earlier stage. The devcontainers CLI
+// builds every Dockerfile-based devcontainer this way: its
+// Dockerfile-with-features starts with `ARG
+// _DEV_CONTAINERS_BASE_IMAGE=placeholder` and ends with `FROM
+// $_DEV_CONTAINERS_BASE_IMAGE AS dev_containers_target_stage`, the build arg
+// naming the user's last stage.
+func TestClassicBuildFromGlobalArg(t *testing.T) {
+	d := setup(t)
+	name := uniqueName(t)
+	removeImages(t, d, name)
+	dir := buildContextDir(t, map[string]string{
+		"Dockerfile": "ARG BASE=placeholder\n" +
+			"FROM busybox AS first\n" +
+			"ARG STAGE_ARG=x\n" +
+			"ENV BASE=not-this-one\n" +
+			"RUN echo first > /stage\n" +
+			"FROM $BASE AS final\n" +
+			"RUN cat /stage\n",
+	})
+	classicBuild(t, d, dir, "--build-arg", "BASE=first", "--target", "final", "-t", name).Assert(t, icmd.Success)
+	run := d.Cmd(t, "run", "--rm", name, "cat", "/stage")
+	run.Assert(t, icmd.Success)
+	assert.Check(t, is.Equal(run.Stdout(), "first\n"))
+}
+
+// TestClassicBuildOnBuild: the base image's ONBUILD triggers run in the
+// child build, right after its FROM, and the child does not inherit them.
+func TestClassicBuildOnBuild(t *testing.T) {
+	d := setup(t)
+	name := uniqueName(t)
+	removeImages(t, d, name+"-base:1", name+"-child:1")
+	base := buildContextDir(t, map[string]string{
+		"Dockerfile": "FROM busybox\nONBUILD COPY marker.txt /marker\nONBUILD RUN echo triggered > /onbuild\n",
+	})
+	classicBuild(t, d, base, "-t", name+"-base:1").Assert(t, icmd.Success)
+	child := buildContextDir(t, map[string]string{
+		"Dockerfile": "FROM " + name + "-base:1\nRUN cat /onbuild /marker > /both\n",
+		"marker.txt": "from-child-context\n",
+	})
+	res := classicBuild(t, d, child, "-t", name+"-child:1")
+	res.Assert(t, icmd.Success)
+	assert.Check(t, is.Contains(res.Stdout(), "# Executing 2 build triggers"))
+	out := d.Cmd(t, "run", "--rm", name+"-child:1", "cat", "/both")
+	out.Assert(t, icmd.Success)
+	assert.Check(t, is.Equal(out.Stdout(), "triggered\nfrom-child-context\n"))
+	assert.Check(t, is.Equal(inspect(t, d, "{{len .Config.OnBuild}}", name+"-child:1"), "0"))
+}

@@ -31,6 +31,11 @@ var shared *daemon.Daemon
 func TestMain(m *testing.M) {
 	os.Exit(daemon.Main(m, func(d *daemon.Daemon) error {
 		shared = d
+		// `docker build` goes through buildx (BuildKit), as for most users;
+		// the classic builder tests set DOCKER_BUILDKIT=0.
+		if err := d.InstallBuildxPlugin(); err != nil {
+			return err
+		}
 		return loadBusybox(d)
 	}))
 }

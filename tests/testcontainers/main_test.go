@@ -1,7 +1,9 @@
 // Package testcontainers runs testcontainers-go (pinned in this module's
 // go.mod) against the daemon under test: the same calls a Go project's
 // integration tests make, from GenericContainer with wait strategies to
-// networks with aliases, the Ryuk reaper and FromDockerfile.
+// networks with aliases, the Ryuk reaper and FromDockerfile, and the ways
+// users point testcontainers-go at a daemon (DOCKER_HOST, a docker context,
+// the default socket).
 //
 // The daemon is started by the harness (tests/testutil/daemon); DOCKER_HOST
 // and TESTCONTAINERS_DOCKER_SOCKET_OVERRIDE point testcontainers-go at its
@@ -9,11 +11,15 @@
 // process). No registry is reachable, so the images come from `docker load`:
 //
 //   - busyboxImage: the busybox image of tests/testutil/busybox;
-//   - the Ryuk reaper image, testcontainers/ryuk:0.14.0 (the tag
-//     testcontainers-go v0.45.0 expects), wrapped around a static ryuk binary
-//     given by $HYPERBOX_TEST_RYUK or <repo>/bin/ryuk (`make ryuk`). Without
-//     that binary Ryuk is disabled (TESTCONTAINERS_RYUK_DISABLED=true) and the
-//     reaper test is skipped.
+//   - the reaper image, testcontainers/ryuk:0.14.0 (the tag testcontainers-go
+//     v0.45.0 expects), wrapped around a static binary: a genuine Ryuk given
+//     by $HYPERBOX_TEST_RYUK or <repo>/bin/ryuk (`make ryuk`) when present,
+//     else this module's own reaper (./reaper), built at TestMain time
+//     (HYPERBOX_TEST_RYUK=own forces it). Ryuk is always enabled.
+//
+// Tests that need a separate testcontainers-go session (the reaper and
+// daemon-discovery tests) re-run this test binary as a child process with
+// a minimal environment (childEnv set); TestMain then skips the harness.
 //
 // With HYPERBOX_TEST_TARGET=dockerd the same tests run against dockerd with
 // its networking on (daemon.WithNetworking).
@@ -24,6 +30,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -45,21 +52,28 @@ const (
 	busyboxImage = "hbx-tc-busybox:latest"
 	// ryukImage is config.ReaperDefaultImage of testcontainers-go v0.45.0.
 	ryukImage = "testcontainers/ryuk:0.14.0"
-	// childEnv marks the test binary re-run by TestReaperRemovesContainers
-	// as a separate testcontainers-go session.
-	childEnv = "HBX_TC_REAPER_CHILD"
+	// childEnv marks the test binary re-run as a separate testcontainers-go
+	// session by TestReaperRemovesContainers and TestDaemonDiscovery.
+	childEnv = "HBX_TC_CHILD"
+	// ownReaper as $HYPERBOX_TEST_RYUK selects ./reaper even if bin/ryuk exists.
+	ownReaper = "own"
 )
 
 // shared is the daemon all tests of this package use.
 var shared *daemon.Daemon
 
-// ryukLoaded tells whether the reaper image was loaded (Ryuk enabled).
-var ryukLoaded bool
+// reaperBinary names the binary inside the reaper image: a genuine Ryuk's
+// path or "./reaper (built)".
+var reaperBinary string
 
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) != "" {
-		// A second testcontainers-go session for the reaper test: the
-		// parent set DOCKER_HOST and the TESTCONTAINERS_* variables.
+		// A separate testcontainers-go session: the parent chose its
+		// environment (see childEnvironment).
+		if err := childSetup(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
 		os.Exit(m.Run())
 	}
 	// The harness looks for bin/hyperboxd next to the go.mod it finds, which
@@ -94,11 +108,15 @@ func setupDaemon(d *daemon.Daemon) error {
 		return err
 	}
 	bin := ryukBinary()
+	reaperBinary = bin
 	if bin == "" {
-		fmt.Fprintln(os.Stderr, "no ryuk binary ($HYPERBOX_TEST_RYUK, bin/ryuk; `make ryuk`): Ryuk disabled")
-		os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
-		return nil
+		bin = filepath.Join(dir, "reaper")
+		if err := buildReaper(bin); err != nil {
+			return err
+		}
+		reaperBinary = "./reaper (built)"
 	}
+	fmt.Fprintf(os.Stderr, "reaper image %s wraps %s\n", ryukImage, reaperBinary)
 	archive = filepath.Join(dir, "ryuk.tar")
 	if err := writeRyukArchive(bin, archive); err != nil {
 		return fmt.Errorf("ryuk image: %w", err)
@@ -106,8 +124,21 @@ func setupDaemon(d *daemon.Daemon) error {
 	if err := load(d, archive, ryukImage); err != nil {
 		return err
 	}
-	ryukLoaded = true
 	os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "false")
+	return nil
+}
+
+// buildReaper builds ./reaper as a static binary at out.
+func buildReaper(out string) error {
+	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(gobin); err != nil {
+		gobin = "go"
+	}
+	cmd := exec.Command(gobin, "build", "-trimpath", "-buildvcs=false", "-ldflags", "-s -w", "-o", out, "./reaper")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("building ./reaper: %w\n%s", err, b)
+	}
 	return nil
 }
 
@@ -119,9 +150,13 @@ func load(d *daemon.Daemon, archive, tag string) error {
 	return nil
 }
 
-// ryukBinary returns $HYPERBOX_TEST_RYUK, else <repo>/bin/ryuk if it exists.
+// ryukBinary returns the genuine Ryuk to use: $HYPERBOX_TEST_RYUK, else
+// <repo>/bin/ryuk if it exists; "" means build ./reaper.
 func ryukBinary() string {
 	if p := os.Getenv("HYPERBOX_TEST_RYUK"); p != "" {
+		if p == ownReaper {
+			return ""
+		}
 		return p
 	}
 	root, err := daemon.RepoRoot()
@@ -138,7 +173,7 @@ func ryukBinary() string {
 }
 
 // writeRyukArchive writes a docker-archive of a one-layer image holding the
-// static ryuk binary at /bin/ryuk, configured like the upstream image
+// static reaper binary at /bin/ryuk, configured like the upstream image
 // (CMD /bin/ryuk, label org.testcontainers.ryuk=true), tagged ryukImage.
 func writeRyukArchive(bin, archive string) error {
 	data, err := os.ReadFile(bin)

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -23,7 +22,6 @@ import (
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 	"gotest.tools/v3/poll"
-	"gotest.tools/v3/skip"
 )
 
 // httpdCmd serves /www (index.html = "hello from <name>") on port 8080.
@@ -365,79 +363,6 @@ func TestFromDockerfile(t *testing.T) {
 	b, _ := io.ReadAll(rc)
 	rc.Close()
 	assert.Equal(t, string(b), "built\n")
-}
-
-// TestReaperRemovesContainers proves Ryuk works: a second test process (a
-// separate testcontainers-go session, so its own Ryuk) starts a labelled
-// container and exits without terminating it; once that process's
-// connection to Ryuk is gone, Ryuk removes the container, then itself.
-func TestReaperRemovesContainers(t *testing.T) {
-	d := setup(t)
-	skip.If(t, !ryukLoaded, "no ryuk binary: set HYPERBOX_TEST_RYUK or run `make ryuk`")
-	exe, err := os.Executable()
-	assert.NilError(t, err)
-	cmd := exec.Command(exe, "-test.run=^TestReaperChild$", "-test.v", "-test.count=1")
-	cmd.Env = append(os.Environ(), childEnv+"=1",
-		"TESTCONTAINERS_RYUK_RECONNECTION_TIMEOUT=3s",
-		"TESTCONTAINERS_RYUK_CONNECTION_TIMEOUT=30s",
-		"TESTCONTAINERS_RYUK_VERBOSE=true")
-	out, err := cmd.CombinedOutput()
-	assert.NilError(t, err, "child session:\n%s", out)
-	m := regexp.MustCompile(`(?m)^CHILD container=(\S+) session=(\S+)$`).FindStringSubmatch(string(out))
-	assert.Assert(t, m != nil, "child output:\n%s", out)
-	id, session := m[1], m[2]
-	assert.Assert(t, session != testcontainers.SessionID())
-	api := d.Client(t)
-	// The child left its container running: nobody but Ryuk removes it.
-	_, err = api.ContainerInspect(context.Background(), id, client.ContainerInspectOptions{})
-	assert.NilError(t, err, "the child's container must outlive the child process")
-
-	reaperList := func() []string {
-		l, err := api.ContainerList(context.Background(), client.ContainerListOptions{All: true,
-			Filters: make(client.Filters).Add("label", "org.testcontainers.sessionId="+session).Add("label", "org.testcontainers.ryuk=true")})
-		if err != nil {
-			return []string{err.Error()}
-		}
-		var ids []string
-		for _, c := range l.Items {
-			ids = append(ids, c.ID+" "+string(c.State))
-		}
-		return ids
-	}
-	poll.WaitOn(t, func(poll.LogT) poll.Result {
-		_, err := api.ContainerInspect(context.Background(), id, client.ContainerInspectOptions{})
-		if err == nil {
-			return poll.Continue("container %s of the finished session still exists (reaper: %v)", id, reaperList())
-		}
-		if !strings.Contains(strings.ToLower(err.Error()), "no such container") {
-			return poll.Error(err)
-		}
-		return poll.Success()
-	}, poll.WithTimeout(60*time.Second), poll.WithDelay(250*time.Millisecond))
-	// Ryuk exits after reaping and is auto-removed.
-	poll.WaitOn(t, func(poll.LogT) poll.Result {
-		if l := reaperList(); len(l) > 0 {
-			return poll.Continue("reaper of session %s still there: %v", session, l)
-		}
-		return poll.Success()
-	}, poll.WithTimeout(30*time.Second), poll.WithDelay(250*time.Millisecond))
-}
-
-// TestReaperChild runs only inside the process TestReaperRemovesContainers
-// starts: it creates a container and leaves it to Ryuk.
-func TestReaperChild(t *testing.T) {
-	if os.Getenv(childEnv) == "" {
-		t.Skip("helper for TestReaperRemovesContainers")
-	}
-	c, err := genericContainer(t, testcontainers.GenericContainerRequest{
-		ContainerRequest: testcontainers.ContainerRequest{Image: busyboxImage, Cmd: []string{"sleep", "300"}},
-		Started:          true,
-	})
-	assert.NilError(t, err)
-	st, err := c.State(ctx(t))
-	assert.NilError(t, err)
-	assert.Assert(t, st.Running)
-	fmt.Printf("CHILD container=%s session=%s\n", c.GetContainerID(), testcontainers.SessionID())
 }
 
 // genericContainer applies opts (e.g. network.WithNetwork) to req and runs

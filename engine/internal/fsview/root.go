@@ -52,6 +52,13 @@ func (r *Root) openNoSymlinks(p string, flags int) (*os.File, error) {
 	return openIn(r.fd(), p, flags, unix.RESOLVE_IN_ROOT|unix.RESOLVE_NO_SYMLINKS)
 }
 
+// OpenInRoot opens p inside the directory dirfd as if it were "/"
+// (openat2 RESOLVE_IN_ROOT, no magic links), retrying the EAGAIN a
+// concurrent rename or mount anywhere on the host can cause.
+func OpenInRoot(dirfd int, p string, flags int) (*os.File, error) {
+	return openIn(dirfd, p, flags, unix.RESOLVE_IN_ROOT|unix.RESOLVE_NO_MAGICLINKS)
+}
+
 func openIn(dirfd int, p string, flags int, resolve uint64) (*os.File, error) {
 	if p == "" {
 		return nil, &os.PathError{Op: "openat2", Path: p, Err: unix.ENOENT}
@@ -59,7 +66,7 @@ func openIn(dirfd int, p string, flags int, resolve uint64) (*os.File, error) {
 	how := unix.OpenHow{Flags: uint64(flags | unix.O_CLOEXEC), Resolve: resolve}
 	for i := 0; ; i++ {
 		fd, err := unix.Openat2(dirfd, p, &how)
-		// EAGAIN: a concurrent rename raced the RESOLVE_IN_ROOT walk.
+		// EAGAIN: a concurrent rename or mount raced the RESOLVE_IN_ROOT walk.
 		if (errors.Is(err, unix.EAGAIN) && i < 128) || errors.Is(err, unix.EINTR) {
 			continue
 		}

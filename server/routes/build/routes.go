@@ -5,6 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/containerd/log"
 
 	"github.com/containerd/errdefs"
 
@@ -13,14 +17,21 @@ import (
 	"github.com/hyperbox/hyperbox/server/stream"
 )
 
-type buildRouter struct{ b Backend }
+type buildRouter struct {
+	b  Backend
+	bk BuildKit
+}
 
-// New returns the build router.
-func New(b Backend) router.Router { return &buildRouter{b: b} }
+// New returns the build router; bk serves /grpc and /session (nil: those
+// answer 501, and clients fall back to the classic builder).
+func New(b Backend, bk BuildKit) router.Router { return &buildRouter{b: b, bk: bk} }
 
 func (br *buildRouter) Routes() []router.Route {
 	return []router.Route{
 		router.Post("/build", br.postBuild),
+		router.Post("/build/prune", br.postBuildPrune),
+		router.Post("/grpc", br.postGRPC),
+		router.Post("/session", br.postSession),
 	}
 }
 
@@ -69,4 +80,84 @@ func (br *buildRouter) postBuild(ctx context.Context, w http.ResponseWriter, r *
 	}
 	out := stream.NewLazyJSON(w)
 	return out.Finish(br.b.Build(ctx, opts, out))
+}
+
+// postGRPC upgrades the connection to h2c and serves BuildKit's control API
+// on it: buildx's docker driver dials this for every build.
+func (br *buildRouter) postGRPC(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	conn, err := br.upgradeH2C(w, r)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ctx, cancel := conn.Context(context.WithoutCancel(ctx))
+	defer cancel()
+	br.bk.ServeGRPC(ctx, conn)
+	return nil
+}
+
+// postSession upgrades the connection to h2c and runs the client's session
+// on it (BuildKit calls back into it for the build context, secrets, SSH
+// and registry auth); the X-Docker-Expose-Session-* headers describe it.
+func (br *buildRouter) postSession(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	conn, err := br.upgradeH2C(w, r)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ctx, cancel := conn.Context(context.WithoutCancel(ctx))
+	defer cancel()
+	if err := br.bk.HandleSession(ctx, conn, r.Header); err != nil {
+		log.G(ctx).WithError(err).Debug("build session ended")
+	}
+	return nil
+}
+
+// upgradeH2C checks an h2c upgrade request and hijacks its connection.
+func (br *buildRouter) upgradeH2C(w http.ResponseWriter, r *http.Request) (*stream.Conn, error) {
+	if br.bk == nil {
+		return nil, errdefs.ErrNotImplemented.WithMessage("BuildKit is not enabled on this daemon")
+	}
+	if !strings.EqualFold(r.Header.Get("Upgrade"), "h2c") {
+		return nil, errdefs.ErrInvalidArgument.WithMessage("only h2c upgrades are supported")
+	}
+	return stream.Hijack(w, r, "")
+}
+
+// postBuildPrune removes build cache (docker builder prune without buildx).
+func (br *buildRouter) postBuildPrune(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	if err := httputil.ParseForm(r); err != nil {
+		return err
+	}
+	opts := PruneOptions{All: httputil.BoolValue(r, "all")}
+	var err error
+	if opts.Filters, err = httputil.ParseFilters(r.Form.Get("filters")); err != nil {
+		return err
+	}
+	for _, p := range []struct {
+		keys []string
+		dst  *int64
+	}{
+		{[]string{"reserved-space", "keep-storage"}, &opts.ReservedSpace},
+		{[]string{"max-used-space"}, &opts.MaxUsedSpace},
+		{[]string{"min-free-space"}, &opts.MinFreeSpace},
+	} {
+		for _, k := range p.keys {
+			v := r.Form.Get(k)
+			if v == "" {
+				continue
+			}
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 0 {
+				return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("%s is in bytes and expects an integer, got %q", k, v))
+			}
+			*p.dst = n
+			break
+		}
+	}
+	rep, err := br.b.BuildCachePrune(ctx, opts)
+	if err != nil {
+		return err
+	}
+	return httputil.WriteJSON(w, http.StatusOK, rep)
 }

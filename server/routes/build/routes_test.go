@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/containerd/errdefs"
+	buildtypes "github.com/moby/moby/api/types/build"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 
@@ -20,8 +21,14 @@ import (
 // fakeBackend records the options and answers by the first tag:
 // "early" fails before any output, "late" after some.
 type fakeBackend struct {
-	got  build.Options
-	body string
+	got   build.Options
+	body  string
+	prune build.PruneOptions
+}
+
+func (f *fakeBackend) BuildCachePrune(_ context.Context, opts build.PruneOptions) (*buildtypes.CachePruneReport, error) {
+	f.prune = opts
+	return &buildtypes.CachePruneReport{CachesDeleted: []string{"x"}, SpaceReclaimed: 7}, nil
 }
 
 func (f *fakeBackend) Build(_ context.Context, opts build.Options, out build.Progress) error {
@@ -45,7 +52,7 @@ func (f *fakeBackend) Build(_ context.Context, opts build.Options, out build.Pro
 
 func newServer(b build.Backend) http.Handler {
 	s := server.New(server.Config{Versions: middleware.Versions{Min: "1.24", Max: "1.56", ServerVersion: "28.5.2"}})
-	s.Register(build.New(b))
+	s.Register(build.New(b, nil))
 	return s.Handler()
 }
 
@@ -123,5 +130,38 @@ func TestPostBuild(t *testing.T) {
 				tc.check(t, f)
 			}
 		})
+	}
+}
+
+func TestPostBuildPrune(t *testing.T) {
+	t.Parallel()
+	f := &fakeBackend{}
+	req := httptest.NewRequest(http.MethodPost, "/v1.51/build/prune?all=1&keep-storage=100&max-used-space=5&filters=%7B%22type%22%3A%7B%22regular%22%3Atrue%7D%7D", nil)
+	rec := httptest.NewRecorder()
+	newServer(f).ServeHTTP(rec, req)
+	assert.Check(t, is.Equal(rec.Code, http.StatusOK), rec.Body.String())
+	assert.Check(t, is.Contains(rec.Body.String(), `"CachesDeleted":["x"],"SpaceReclaimed":7`))
+	assert.Check(t, f.prune.All)
+	assert.Check(t, is.Equal(f.prune.ReservedSpace, int64(100)))
+	assert.Check(t, is.Equal(f.prune.MaxUsedSpace, int64(5)))
+	assert.Check(t, f.prune.Filters["type"]["regular"])
+
+	req = httptest.NewRequest(http.MethodPost, "/v1.51/build/prune?reserved-space=lots", nil)
+	rec = httptest.NewRecorder()
+	newServer(f).ServeHTTP(rec, req)
+	assert.Check(t, is.Equal(rec.Code, http.StatusBadRequest), rec.Body.String())
+}
+
+// Without BuildKit /grpc and /session answer 501 (buildx reports it), and
+// an upgrade to anything but h2c is refused.
+func TestGRPCWithoutBuildKit(t *testing.T) {
+	t.Parallel()
+	for _, path := range []string{"/grpc", "/session"} {
+		req := httptest.NewRequest(http.MethodPost, "/v1.51"+path, nil)
+		req.Header.Set("Connection", "Upgrade")
+		req.Header.Set("Upgrade", "h2c")
+		rec := httptest.NewRecorder()
+		newServer(&fakeBackend{}).ServeHTTP(rec, req)
+		assert.Check(t, is.Equal(rec.Code, http.StatusNotImplemented), path)
 	}
 }

@@ -23,6 +23,9 @@ type Backend interface {
 	SystemVersion(ctx context.Context) system.VersionResponse
 	// Auth checks credentials against a registry. Errors: Unauthorized.
 	Auth(ctx context.Context, cfg *registry.AuthConfig) (registry.AuthResponse, error)
+	// BuilderVersion is the builder _ping advertises: "2" when BuildKit
+	// (/grpc, /session) is served, else "1" (the classic POST /build).
+	BuilderVersion() string
 }
 
 type systemRouter struct{ b Backend }
@@ -50,8 +53,7 @@ func (s *systemRouter) ping(ctx context.Context, w http.ResponseWriter, r *http.
 	h.Set("Pragma", "no-cache")
 	h.Set("Docker-Experimental", "false")
 	h.Set("Swarm", "inactive")
-	// No BuildKit (/grpc, /session) yet: advertise the classic builder.
-	h.Set("Builder-Version", "1")
+	h.Set("Builder-Version", s.b.BuilderVersion())
 	if r.Method == http.MethodHead {
 		h.Set("Content-Type", "text/plain; charset=utf-8")
 		h.Set("Content-Length", "0")

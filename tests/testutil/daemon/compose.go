@@ -6,16 +6,26 @@ import (
 	"path/filepath"
 )
 
+// EnvBuildx overrides the docker-buildx CLI plugin binary (default
+// <repo>/bin/docker-buildx, built by `make buildx` from the version pinned in
+// tests/tools/buildx/go.mod).
+const EnvBuildx = "HYPERBOX_TEST_BUILDX"
+
 // EnvCompose overrides the docker-compose CLI plugin binary (default
 // <repo>/bin/docker-compose, built by `make compose` from the version pinned
 // in tests/tools/compose/go.mod).
 const EnvCompose = "HYPERBOX_TEST_COMPOSE"
 
 // ComposePath returns $HYPERBOX_TEST_COMPOSE or <repo root>/bin/docker-compose.
-func ComposePath() (string, error) {
-	if p := os.Getenv(EnvCompose); p != "" {
+func ComposePath() (string, error) { return pluginPath("docker-compose", EnvCompose, "compose") }
+
+// BuildxPath returns $HYPERBOX_TEST_BUILDX or <repo root>/bin/docker-buildx.
+func BuildxPath() (string, error) { return pluginPath("docker-buildx", EnvBuildx, "buildx") }
+
+func pluginPath(name, env, target string) (string, error) {
+	if p := os.Getenv(env); p != "" {
 		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("%s=%s: %w", EnvCompose, p, err)
+			return "", fmt.Errorf("%s=%s: %w", env, p, err)
 		}
 		return filepath.Abs(p)
 	}
@@ -23,9 +33,9 @@ func ComposePath() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	p := filepath.Join(root, "bin", "docker-compose")
+	p := filepath.Join(root, "bin", name)
 	if _, err := os.Stat(p); err != nil {
-		return "", fmt.Errorf("docker compose plugin not found at %s: run `make compose` or set %s", p, EnvCompose)
+		return "", fmt.Errorf("docker CLI plugin not found at %s: run `make %s` or set %s", p, target, env)
 	}
 	return p, nil
 }
@@ -39,11 +49,36 @@ func (d *Daemon) InstallComposePlugin() error {
 	if err != nil {
 		return err
 	}
+	return d.installPlugin("docker-compose", bin)
+}
+
+// InstallBuildxPlugin makes `docker build` go through buildx (BuildKit's
+// /grpc and /session) for this daemon's CLI, as on most users' machines:
+// it links BuildxPath as docker-buildx into the private DOCKER_CONFIG.
+func (d *Daemon) InstallBuildxPlugin() error {
+	bin, err := BuildxPath()
+	if err != nil {
+		return err
+	}
+	return d.installPlugin("docker-buildx", bin)
+}
+
+// RemoveBuildxPlugin undoes InstallBuildxPlugin: `docker build` sends the
+// classic POST /build again.
+func (d *Daemon) RemoveBuildxPlugin() error {
+	err := os.Remove(filepath.Join(d.configDir, "cli-plugins", "docker-buildx"))
+	if os.IsNotExist(err) {
+		return nil
+	}
+	return err
+}
+
+func (d *Daemon) installPlugin(name, bin string) error {
 	dir := filepath.Join(d.configDir, "cli-plugins")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	link := filepath.Join(dir, "docker-compose")
+	link := filepath.Join(dir, name)
 	_ = os.Remove(link)
 	return os.Symlink(bin, link)
 }
