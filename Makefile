@@ -44,9 +44,11 @@ busybox: deps
 test: build compose buildx devcontainers
 	$(GO) vet ./...
 	$(GO) build -race -o bin/hyperboxd-race ./cmd/hyperboxd
-	$(GO) test -race -count=1 -timeout 10m ./cmd/... ./server/... ./compat/... ./engine/... ./storage/...
+	$(GO) test -race -count=1 -timeout 10m ./cmd/... ./server/... ./compat/... ./engine/... ./storage/... ./bench/...
 	HYPERBOXD=$(CURDIR)/bin/hyperboxd-race $(GO) test -count=1 -p 1 -timeout 25m ./tests/...
 	cd tests/testcontainers && HYPERBOXD=$(CURDIR)/bin/hyperboxd-race $(GO) test -count=1 -timeout 10m ./...
+	$(GO) build -o bin/bench ./bench
+	HYPERBOXD=$(CURDIR)/bin/hyperboxd bin/bench -smoke -reference off
 
 test-unit: build
 	$(GO) test -race -count=1 ./cmd/... ./server/... ./compat/... ./engine/... ./storage/...
@@ -133,9 +135,9 @@ ryuk:
 # against that reference, interleaved A/B/A/B; prints median, p90 and the
 # ratio HyperBox/reference and writes bin/bench.json. HYPERBOX_DOCKER_HOST
 # measures an already running hyperboxd instead. See docs/PERFORMANCE.md.
-# About 10 minutes with BENCH_N=10 on 2 cores. bench-smoke: one iteration of
-# every scenario at small sizes, hyperboxd only, a few seconds; non-zero exit
-# if any scenario fails.
+# About 4.5 minutes with BENCH_N=10 on 2 cores. bench-smoke: one iteration of
+# every scenario at small sizes, hyperboxd only, about 5 s; non-zero exit if
+# any scenario fails.
 .PHONY: bench bench-smoke
 BENCH_N ?= 10
 BENCH_ARGS ?=

@@ -78,6 +78,8 @@ func (d *Daemon) ImageDelete(ctx context.Context, name string, force, noPrune bo
 	if byID(name, &img) {
 		key = img.ID.String()
 	}
+	// Prewarmed snapshots of the image would keep its layers alive.
+	d.engine.ForgetImage(ctx, img)
 	users := d.imageUsers(ctx)
 	res, err := d.store.Delete(ctx, key, storage.DeleteOptions{Force: force, NoPrune: noPrune,
 		InUse: func(id digest.Digest) bool { return users[id.String()] != "" }})

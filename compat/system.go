@@ -100,6 +100,9 @@ func (d *Daemon) SystemInfo(ctx context.Context) (*system.Info, error) {
 			info.ContainersStopped++
 		}
 	}
+	rows, warnings := prewarmInfo(d.engine.PrewarmStats())
+	info.DriverStatus = append(info.DriverStatus, rows...)
+	info.Warnings = append(info.Warnings, warnings...)
 	for name, path := range d.cfg.Runtimes {
 		info.Runtimes[name] = system.RuntimeWithStatus{Runtime: system.Runtime{Path: path}}
 	}

@@ -30,17 +30,32 @@ func (e *Engine) Create(ctx context.Context, spec ContainerSpec, meta map[string
 		return Container{}, nil, fmt.Errorf("unknown or invalid runtime name: %s: %w", runtime, errdefs.ErrInvalidArgument)
 	}
 
-	id := newID()
+	cimg, err := e.opts.Client.GetImage(ctx, e.opts.Store.ContainerdName(img))
+	if err != nil {
+		return Container{}, nil, fmt.Errorf("image %s: %w", e.opts.Store.ContainerdName(img), err)
+	}
+	// A prewarmed snapshot of the image is keyed by the ID the container
+	// will have (engine/prewarm.go).
+	id, claimed := e.claimSnapshot(img)
+	if !claimed {
+		id = newID()
+	}
 	e.mu.Lock()
 	name, err := e.reserveName(spec.Name, id)
 	e.mu.Unlock()
 	if err != nil {
+		if claimed {
+			e.dropClaimed(context.WithoutCancel(ctx), id)
+		}
 		return Container{}, nil, err
 	}
 	release := func() {
 		e.mu.Lock()
 		delete(e.names, name)
 		e.mu.Unlock()
+		if claimed {
+			e.dropClaimed(context.WithoutCancel(ctx), id)
+		}
 	}
 
 	rec := Container{
@@ -84,21 +99,19 @@ func (e *Engine) Create(ctx context.Context, spec ContainerSpec, meta map[string
 		cleanup()
 		return Container{}, nil, err
 	}
-	cimg, err := e.opts.Client.GetImage(ctx, rec.ImageName)
-	if err != nil {
-		cleanup()
-		return Container{}, nil, fmt.Errorf("image %s: %w", rec.ImageName, err)
-	}
 	_, err = e.opts.Client.NewContainer(ctx, id,
 		containerd.WithImage(cimg),
 		containerd.WithSnapshotter(e.opts.Store.Snapshotter()),
-		containerd.WithNewSnapshot(id, cimg),
+		snapshotOpt(id, claimed, cimg),
 		containerd.WithRuntime("io.containerd.runc.v2", &options.Options{BinaryName: binary}),
 		containerd.WithNewSpec(specOpts...),
 	)
 	if err != nil {
 		cleanup()
 		return Container{}, nil, fmt.Errorf("create container: %w", err)
+	}
+	if claimed {
+		e.adoptSnapshot(ctx, id)
 	}
 	if err := e.populateVolumes(ctx, &rec); err != nil {
 		_ = e.deleteContainerd(context.WithoutCancel(ctx), id)

@@ -57,6 +57,15 @@ type Options struct {
 	Ports PortPublisher
 	// DNS starts the embedded DNS server of user-defined networks.
 	DNS DNSStarter
+	// PrewarmEnabled keeps a pool of prepared root filesystem snapshots
+	// for recently used images, sized from demand and emptied under
+	// memory or io pressure (engine/prewarm.go). Leftover pool snapshots
+	// are removed at start either way.
+	PrewarmEnabled bool
+	// PrewarmIgnorePressure sizes the pool without PSI (the fixed pool of
+	// a kernel without it): for tests that must not depend on the host's
+	// pressure.
+	PrewarmIgnorePressure bool
 }
 
 // Engine manages all containers of one daemon.
@@ -68,6 +77,10 @@ type Engine struct {
 	bus *events.Bus
 	// vols are the local volumes (engine/volumes.go, engine/mounts.go).
 	vols *volume.Store
+	// prewarm is the pool of prepared snapshots (nil: off).
+	prewarm *prewarmer
+	// cleanups tracks removals finishing in the background (remove.go).
+	cleanups sync.WaitGroup
 
 	execMu sync.Mutex
 	execs  map[string]*execProc
@@ -140,6 +153,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 			return c.rec.State.Running
 		})
 	}
+	e.startPrewarm(ctx)
 	e.restartOnBoot()
 	return e, nil
 }
@@ -267,10 +281,11 @@ func (e *Engine) SetMeta(ctx context.Context, id, key string, v any) error {
 }
 
 // Close stops the engine's background work (health checks, pending
-// restarts). Running containers keep running under their shims.
+// restarts) and discards the prewarmed snapshots. Running containers keep
+// running under their shims.
 func (e *Engine) Close() error {
+	e.stopPrewarm()
 	e.mu.RLock()
-	defer e.mu.RUnlock()
 	for _, c := range e.byID {
 		c.mu.Lock()
 		c.stopHealth()
@@ -280,6 +295,10 @@ func (e *Engine) Close() error {
 		}
 		c.mu.Unlock()
 	}
+	e.mu.RUnlock()
+	// Removals finishing in the background complete before containerd's
+	// client goes away.
+	e.cleanups.Wait()
 	return nil
 }
 

@@ -124,16 +124,20 @@ func (e *Engine) probe(c *ctr, hc Healthcheck, stop <-chan struct{}) *HealthResu
 // the container unhealthy; a success makes it healthy.
 func (e *Engine) recordHealth(c *ctr, hc Healthcheck, startedAt time.Time, res HealthResult) {
 	c.mu.Lock()
-	h := c.rec.State.Health
-	if h == nil || !c.rec.State.Running {
+	cur := c.rec.State.Health
+	if cur == nil || !c.rec.State.Running {
 		c.mu.Unlock()
 		return
 	}
-	old := h.Status
-	h.Log = append(h.Log, res)
+	// Copy on write: records handed out by Get and List share the old
+	// Health and read it without the lock.
+	h := &Health{Status: cur.Status, FailingStreak: cur.FailingStreak}
+	h.Log = append(append(make([]HealthResult, 0, len(cur.Log)+1), cur.Log...), res)
 	if len(h.Log) > maxHealthLog {
 		h.Log = h.Log[len(h.Log)-maxHealthLog:]
 	}
+	c.rec.State.Health = h
+	old := cur.Status
 	if res.ExitCode == 0 {
 		h.Status, h.FailingStreak = HealthHealthy, 0
 	} else if !(h.Status == HealthStarting && res.Start.Sub(startedAt) < hc.StartPeriod) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
@@ -54,9 +55,6 @@ func (e *Engine) Remove(ctx context.Context, ref string, opts RemoveOptions) err
 			return fmt.Errorf("could not kill running container %s, cannot remove: %w", id, err)
 		}
 	}
-	if err := e.deleteContainerd(ctx, id); err != nil {
-		log.G(ctx).WithError(err).WithField("id", id).Warn("delete containerd container")
-	}
 	c.mu.Lock()
 	if c.logw != nil {
 		c.logw.Close()
@@ -66,10 +64,14 @@ func (e *Engine) Remove(ctx context.Context, ref string, opts RemoveOptions) err
 	e.teardownNetwork(c)
 	name := c.rec.Name
 	c.mu.Unlock()
-	os.RemoveAll(e.execDir(id))
-	if err := os.RemoveAll(e.dir(id)); err != nil {
+	// The record directory moves out of the way at once (a restart never
+	// sees the container again); deleting it, the containerd container and
+	// its snapshot happens after the answer (removeLater).
+	trash := e.trashDir(id)
+	if err := os.Rename(e.dir(id), trash); err != nil && !os.IsNotExist(err) {
 		return err
 	}
+	e.removeLater(id, trash)
 	e.mu.Lock()
 	delete(e.byID, id)
 	if e.names[name] == id {
@@ -95,3 +97,27 @@ func (e *RunningError) Error() string {
 
 // Unwrap makes the error a Conflict.
 func (e *RunningError) Unwrap() error { return errdefs.ErrConflict }
+
+// trashPrefix marks a removed container's record directory awaiting
+// deletion (engine.Remove, restore).
+const trashPrefix = ".removed-"
+
+func (e *Engine) trashDir(id string) string { return filepath.Join(e.opts.Root, trashPrefix+id) }
+
+// removeLater deletes a removed container's containerd container (and
+// snapshot), exec-root directory and record directory in the background;
+// Close waits for it.
+func (e *Engine) removeLater(id, trash string) {
+	e.cleanups.Add(1)
+	go func() {
+		defer e.cleanups.Done()
+		ctx := e.rootCtx
+		if err := e.deleteContainerd(ctx, id); err != nil {
+			log.G(ctx).WithError(err).WithField("id", id).Warn("delete containerd container")
+		}
+		_ = os.RemoveAll(e.execDir(id))
+		if err := os.RemoveAll(trash); err != nil {
+			log.G(ctx).WithError(err).WithField("id", id).Warn("remove container directory")
+		}
+	}()
+}

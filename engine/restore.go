@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/cio"
@@ -24,6 +25,11 @@ func (e *Engine) restore(ctx context.Context) error {
 	}
 	for _, ent := range entries {
 		if !ent.IsDir() {
+			continue
+		}
+		if id, ok := strings.CutPrefix(ent.Name(), trashPrefix); ok {
+			// Removed before the last shutdown finished deleting it.
+			e.removeLater(id, filepath.Join(e.opts.Root, ent.Name()))
 			continue
 		}
 		data, err := os.ReadFile(filepath.Join(e.opts.Root, ent.Name(), "config.json"))

@@ -90,6 +90,15 @@ func capabilities(s *ContainerSpec) ([]string, []string, error) {
 	return caps, warnings, nil
 }
 
+// shimGroupAnnotation makes containerd's runc-v2 shim serve every task of
+// the same group from one process; shimGroup is ours. The shim's socket is
+// derived from containerd's address and the group, so daemons (each with
+// its own containerd) never share a shim.
+const (
+	shimGroupAnnotation = "io.containerd.runc.v2.group"
+	shimGroup           = "hyperbox"
+)
+
 // specOpts turns a ContainerSpec into OCI spec options, in the order they
 // must apply (user lookup reads the snapshot, so it runs after rootfs setup).
 func (e *Engine) specOpts(rec *Container) ([]oci.SpecOpts, []string, error) {
@@ -116,6 +125,10 @@ func (e *Engine) specOpts(rec *Container) ([]oci.SpecOpts, []string, error) {
 		oci.WithHostname(rec.hostname()),
 		oci.WithCapabilities(caps),
 		withMounts(rec, e.opts.InitPath),
+		// One runc-v2 shim serves all of the daemon's containers (the
+		// shim groups tasks by this annotation, as CRI does per pod):
+		// no shim process to spawn per start, one shim's memory in all.
+		oci.WithAnnotations(map[string]string{shimGroupAnnotation: shimGroup}),
 	}
 	if s.Domainname != "" {
 		opts = append(opts, oci.WithDomainname(s.Domainname))

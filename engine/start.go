@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -122,18 +123,8 @@ func (e *Engine) startLocked(ctx context.Context, c *ctr) error {
 		}
 		c.logw = w
 	}
-	fs := e.fifoSet(c)
-	var dio *cio.DirectIO
-	task, err := cc.NewTask(ctx, func(string) (cio.IO, error) {
-		d, err := cio.NewDirectIO(ctx, fs)
-		dio = d
-		return d, err
-	})
+	task, dio, err := e.newTask(ctx, c, cc)
 	if err != nil {
-		if dio != nil {
-			dio.Cancel()
-			dio.Close()
-		}
 		return runtimeError(err)
 	}
 	exitC, err := task.Wait(ctx)
@@ -268,5 +259,34 @@ func (e *Engine) finishRun(c *ctr, task containerd.Task, code int, exitedAt time
 		if err := e.Remove(ctx, id, RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !errdefs.IsNotFound(err) {
 			log.G(ctx).WithError(err).WithField("id", id).Warn("auto-remove")
 		}
+	}
+}
+
+// newTask creates the container's task with its I/O. All of the daemon's
+// containers share one shim (spec.go, shimGroup); when several tasks
+// start at once while that shim is being spawned, or while it exits after
+// its last task, the shim's start can lose a race on its socket ("failed
+// to start shim"). Nothing was created then, so the create is retried.
+func (e *Engine) newTask(ctx context.Context, c *ctr, cc containerd.Container) (containerd.Task, *cio.DirectIO, error) {
+	for attempt := 0; ; attempt++ {
+		fs := e.fifoSet(c)
+		var dio *cio.DirectIO
+		task, err := cc.NewTask(ctx, func(string) (cio.IO, error) {
+			d, err := cio.NewDirectIO(ctx, fs)
+			dio = d
+			return d, err
+		})
+		if err == nil {
+			return task, dio, nil
+		}
+		if dio != nil {
+			dio.Cancel()
+			dio.Close()
+		}
+		if attempt >= 20 || !strings.Contains(err.Error(), "failed to start shim") || ctx.Err() != nil {
+			return nil, nil, err
+		}
+		log.G(ctx).WithError(err).WithField("id", c.rec.ID).Debug("shim start raced; creating the task again")
+		time.Sleep(time.Duration(10+5*attempt) * time.Millisecond)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"sort"
@@ -37,6 +38,9 @@ type Config struct {
 	Labels             []string          `json:"labels"`
 	BIP                string            `json:"bip"`
 	AddressPools       []AddressPool     `json:"default-address-pools"`
+	MetricsAddr        string            `json:"metrics-addr"`
+	Prewarm            bool              `json:"prewarm"`
+	PrewarmNoPressure  bool              `json:"prewarm-ignore-pressure"`
 	ConfigFile         string            `json:"-"`
 }
 
@@ -66,6 +70,9 @@ func newFlags(cfg *Config) *pflag.FlagSet {
 	fs.StringSliceVar(&cfg.Labels, "label", nil, "Set key=value labels to the daemon")
 	fs.StringVar(&cfg.BIP, "bip", "", "Address and prefix of the default bridge network (e.g. 172.17.0.1/16)")
 	fs.StringVar(&cfg.ConfigFile, "config-file", "", "Daemon configuration file (daemon.json)")
+	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "Set default address and port to serve the metrics api on (Prometheus format at /metrics)")
+	fs.BoolVar(&cfg.Prewarm, "prewarm", false, "Keep prepared root filesystem snapshots of recently used images (paused under memory/io pressure)")
+	fs.BoolVar(&cfg.PrewarmNoPressure, "prewarm-ignore-pressure", false, "Size the prewarm pool without pressure stall information (a fixed pool of 2)")
 	return fs
 }
 
@@ -102,6 +109,11 @@ func parseConfig(args []string) (*Config, error) {
 	for _, p := range cfg.AddressPools {
 		if b, err := netip.ParsePrefix(p.Base); err != nil || p.Size < b.Bits() || p.Size > 30 {
 			return nil, fmt.Errorf("invalid default-address-pools entry {base: %q, size: %d}", p.Base, p.Size)
+		}
+	}
+	if cfg.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(cfg.MetricsAddr); err != nil {
+			return nil, fmt.Errorf("invalid metrics-addr %q: want host:port", cfg.MetricsAddr)
 		}
 	}
 	if cfg.Pidfile == "" {
@@ -160,7 +172,7 @@ func knownKeys() map[string]bool {
 		"default-runtime": true, "log-level": true, "debug": true, "tls": true, "tlsverify": true,
 		"tlscacert": true, "tlscert": true, "tlskey": true, "insecure-registries": true, "group": true,
 		"pidfile": true, "log-driver": true, "log-opts": true, "live-restore": true, "labels": true,
-		"bip": true, "default-address-pools": true,
+		"bip": true, "default-address-pools": true, "metrics-addr": true, "prewarm": true, "prewarm-ignore-pressure": true,
 	}
 }
 

@@ -28,6 +28,7 @@ import (
 	"github.com/hyperbox/hyperbox/engine/portproxy"
 	"github.com/hyperbox/hyperbox/engine/supervisor"
 	"github.com/hyperbox/hyperbox/server"
+	"github.com/hyperbox/hyperbox/server/metrics"
 	"github.com/hyperbox/hyperbox/server/middleware"
 	"github.com/hyperbox/hyperbox/server/routes/build"
 	"github.com/hyperbox/hyperbox/server/routes/containers"
@@ -149,6 +150,7 @@ func run(cfg *Config) error {
 		LogMaxSize: maxSize, LogMaxFiles: maxFiles, InitPath: findInit(),
 		VolumesRoot: filepath.Join(cfg.DataRoot, "volumes"),
 		Networks:    netMgr, Ports: engine.ProxyPublisher{M: ports}, DNS: dnsStarter,
+		PrewarmEnabled: cfg.Prewarm, PrewarmIgnorePressure: cfg.PrewarmNoPressure,
 	})
 	if err != nil {
 		return err
@@ -171,6 +173,11 @@ func run(cfg *Config) error {
 		defer b.Close()
 		d.WithBuilder(b)
 		bk = b
+	}
+	if cfg.MetricsAddr != "" {
+		if err := metrics.Serve(ctx, cfg.MetricsAddr, d); err != nil {
+			return err
+		}
 	}
 	srv.Register(system.New(d), containers.New(d), images.New(d), networks.New(d))
 	srv.Register(volumes.New(d), build.New(d, bk))

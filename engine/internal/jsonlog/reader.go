@@ -2,9 +2,7 @@ package jsonlog
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -35,7 +33,19 @@ func Read(ctx context.Context, path string, opts ReadOptions, emit func(Entry) e
 		}
 		return true
 	}
+	// Without a tail, entries are emitted as they are read; with one,
+	// they are collected first to keep the last Tail.
 	var entries []Entry
+	var emitErr error
+	collect := func(e Entry) {
+		switch {
+		case !keep(e) || emitErr != nil:
+		case opts.Tail >= 0:
+			entries = append(entries, e)
+		default:
+			emitErr = emit(e)
+		}
+	}
 	var live *os.File
 	var offset int64
 	for _, p := range Files(path) {
@@ -46,18 +56,17 @@ func Read(ctx context.Context, path string, opts ReadOptions, emit func(Entry) e
 			}
 			return err
 		}
-		n, err := scan(f, func(e Entry) {
-			if keep(e) {
-				entries = append(entries, e)
-			}
-		})
+		n, err := scan(f, collect)
 		if p == path {
 			live, offset = f, n
 		} else {
 			f.Close()
 		}
-		if err != nil {
-			return err
+		if err != nil || emitErr != nil {
+			if live != nil {
+				live.Close()
+			}
+			return errors.Join(err, emitErr)
 		}
 	}
 	if live != nil {
@@ -142,8 +151,7 @@ func scan(r io.Reader, fn func(Entry)) (int64, error) {
 		line, err := br.ReadBytes('\n')
 		if len(line) > 0 && line[len(line)-1] == '\n' {
 			consumed += int64(len(line))
-			var e Entry
-			if jerr := json.Unmarshal(bytes.TrimSpace(line), &e); jerr == nil {
+			if e, ok := decode(line); ok {
 				fn(e)
 			}
 		}

@@ -42,8 +42,20 @@ func (c *containerRouter) getContainersLogs(ctx context.Context, w http.Response
 	}
 	w.Header().Set("Content-Type", ct)
 	w.WriteHeader(http.StatusOK)
-	fw := stream.NewFlushWriter(w)
-	fw.Flush()
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+	// Without follow, lines are batched into chunks, not flushed one by
+	// one: reading a large log is bound by the log, not by a chunk and a
+	// flush per line. A follower gets each line flushed as it comes.
+	var fw io.Writer
+	if opts.Follow {
+		fw = stream.NewFlushWriter(w)
+	} else {
+		bw := stream.NewBatchWriter(w, 10*time.Millisecond)
+		defer bw.Close()
+		fw = bw
+	}
 	var out, errw io.Writer = fw, fw
 	if !ls.Tty {
 		mux := stream.NewMuxer(fw)
