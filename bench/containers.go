@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/pkg/stdcopy"
-	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 )
 
@@ -160,10 +159,7 @@ func setupLogs(ctx context.Context, t *target) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := t.c.ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
-	select {
-	case <-w.Result:
-	case err := <-w.Error:
+	if err := waitExit(ctx, t, id); err != nil {
 		_ = remove(ctx, t, id)
 		return nil, err
 	}

@@ -34,7 +34,10 @@ func setupPrewarm(n int) func(ctx context.Context, t *target) (any, error) {
 			if err != nil {
 				return nil, err
 			}
-			waitExit(ctx, t, id)
+			if err := waitExit(ctx, t, id); err != nil {
+				_ = remove(ctx, t, id)
+				return nil, err
+			}
 			ref := fmt.Sprintf("hbx-bench-fresh:%d", i)
 			if _, err := t.c.ContainerCommit(ctx, id, client.ContainerCommitOptions{Reference: ref}); err != nil {
 				return nil, err
@@ -51,12 +54,16 @@ func setupPrewarm(n int) func(ctx context.Context, t *target) (any, error) {
 	}
 }
 
-func waitExit(ctx context.Context, t *target, id string) {
+// waitExit waits until container id is not running.
+func waitExit(ctx context.Context, t *target, id string) error {
 	res := t.c.ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
 	select {
 	case <-res.Result:
-	case <-res.Error:
+		return nil
+	case err := <-res.Error:
+		return err
 	case <-time.After(30 * time.Second):
+		return fmt.Errorf("container %s still running after 30 s", id)
 	}
 }
 
