@@ -29,6 +29,8 @@ build: deps
 	$(GO) build -o bin/hyperboxd ./cmd/hyperboxd
 	$(GO) build -tags "$(CONTAINERD_TAGS)" -o bin/containerd $(CONTAINERD_PKG)
 	$(GO) build -o bin/containerd-shim-runc-v2 $(SHIM_PKG)
+	CGO_ENABLED=0 $(GO) build -ldflags "-s -w" -o bin/hyperbox-pause ./cmd/hyperbox-pause
+	CGO_ENABLED=0 $(GO) build -ldflags "-s -w" -o bin/hyperbox-shim ./cmd/hyperbox-shim
 
 # Runs the daemon in the foreground on /var/run/docker.sock (override with ARGS="-H unix:///path ...").
 run: build

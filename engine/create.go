@@ -29,6 +29,8 @@ func (e *Engine) Create(ctx context.Context, spec ContainerSpec, meta map[string
 	if !ok {
 		return Container{}, nil, fmt.Errorf("unknown or invalid runtime name: %s: %w", runtime, errdefs.ErrInvalidArgument)
 	}
+	// A start usually follows: have the shared shim ready by then.
+	e.keepShim(false)
 
 	cimg, err := e.opts.Client.GetImage(ctx, e.opts.Store.ContainerdName(img))
 	if err != nil {
@@ -103,7 +105,7 @@ func (e *Engine) Create(ctx context.Context, spec ContainerSpec, meta map[string
 		containerd.WithImage(cimg),
 		containerd.WithSnapshotter(e.opts.Store.Snapshotter()),
 		snapshotOpt(id, claimed, cimg),
-		containerd.WithRuntime("io.containerd.runc.v2", &options.Options{BinaryName: binary}),
+		containerd.WithRuntime(e.shimRuntime(), &options.Options{BinaryName: binary}),
 		containerd.WithNewSpec(specOpts...),
 	)
 	if err != nil {

@@ -66,6 +66,18 @@ type Options struct {
 	// a kernel without it): for tests that must not depend on the host's
 	// pressure.
 	PrewarmIgnorePressure bool
+	// PauseBinary is a static program that waits for a signal
+	// (cmd/hyperbox-pause), run by the shim keeper (keeper.go). Empty:
+	// no keeper, the shared shim comes and goes with the containers.
+	PauseBinary string
+	// ShimLinger is how long the keeper outlives the last container
+	// activity; 0 turns the keeper off.
+	ShimLinger time.Duration
+	// ShimBinary is cmd/hyperbox-shim, which answers containerd's `start`
+	// of the runc-v2 shim for an already running shared shim without
+	// starting the shim binary (it runs the real one for everything else).
+	// Empty: containerd runs containerd-shim-runc-v2 directly.
+	ShimBinary string
 }
 
 // Engine manages all containers of one daemon.
@@ -81,6 +93,8 @@ type Engine struct {
 	prewarm *prewarmer
 	// cleanups tracks removals finishing in the background (remove.go).
 	cleanups sync.WaitGroup
+	// keeper keeps the shared shim alive while containers are in use.
+	keeper keeper
 
 	execMu sync.Mutex
 	execs  map[string]*execProc
@@ -105,6 +119,9 @@ type ctr struct {
 	exitCh chan struct{}
 	// runDone is closed when the current run's output has been copied.
 	runDone chan struct{}
+	// taskGone, when set, is closed once the task of the last run has been
+	// deleted; finishRun records an exit before it deletes the task.
+	taskGone chan struct{}
 	// removedCh is closed when the container has been removed.
 	removedCh chan struct{}
 	removing  bool
@@ -154,6 +171,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		})
 	}
 	e.startPrewarm(ctx)
+	e.startKeeperLoop(ctx)
 	e.restartOnBoot()
 	return e, nil
 }
@@ -299,6 +317,7 @@ func (e *Engine) Close() error {
 	// Removals finishing in the background complete before containerd's
 	// client goes away.
 	e.cleanups.Wait()
+	e.closeKeeper()
 	return nil
 }
 

@@ -62,7 +62,7 @@ func (e *Engine) Remove(ctx context.Context, ref string, opts RemoveOptions) err
 	}
 	c.rec.State.Status = StatusRemoving
 	e.teardownNetwork(c)
-	name := c.rec.Name
+	name, taskGone := c.rec.Name, c.taskGone
 	c.mu.Unlock()
 	// The record directory moves out of the way at once (a restart never
 	// sees the container again); deleting it, the containerd container and
@@ -71,7 +71,7 @@ func (e *Engine) Remove(ctx context.Context, ref string, opts RemoveOptions) err
 	if err := os.Rename(e.dir(id), trash); err != nil && !os.IsNotExist(err) {
 		return err
 	}
-	e.removeLater(id, trash)
+	e.removeLater(id, trash, taskGone)
 	e.mu.Lock()
 	delete(e.byID, id)
 	if e.names[name] == id {
@@ -105,13 +105,17 @@ const trashPrefix = ".removed-"
 func (e *Engine) trashDir(id string) string { return filepath.Join(e.opts.Root, trashPrefix+id) }
 
 // removeLater deletes a removed container's containerd container (and
-// snapshot), exec-root directory and record directory in the background;
-// Close waits for it.
-func (e *Engine) removeLater(id, trash string) {
+// snapshot), exec-root directory and record directory in the background,
+// once the task of its last run is gone (taskGone, may be nil); Close waits
+// for it.
+func (e *Engine) removeLater(id, trash string, taskGone <-chan struct{}) {
 	e.cleanups.Add(1)
 	go func() {
 		defer e.cleanups.Done()
 		ctx := e.rootCtx
+		if taskGone != nil {
+			<-taskGone
+		}
 		if err := e.deleteContainerd(ctx, id); err != nil {
 			log.G(ctx).WithError(err).WithField("id", id).Warn("delete containerd container")
 		}

@@ -29,7 +29,7 @@ func (e *Engine) restore(ctx context.Context) error {
 		}
 		if id, ok := strings.CutPrefix(ent.Name(), trashPrefix); ok {
 			// Removed before the last shutdown finished deleting it.
-			e.removeLater(id, filepath.Join(e.opts.Root, ent.Name()))
+			e.removeLater(id, filepath.Join(e.opts.Root, ent.Name()), nil)
 			continue
 		}
 		data, err := os.ReadFile(filepath.Join(e.opts.Root, ent.Name(), "config.json"))
@@ -130,8 +130,18 @@ func (e *Engine) restoreOne(ctx context.Context, c *ctr) {
 		c.task, c.dio = nil, nil
 		_, _ = t.Delete(ctx, containerd.WithProcessKill)
 	default:
+		if !c.rec.State.Running {
+			// The exit was recorded, but the daemon stopped before the
+			// task was deleted (finishRun).
+			if dio != nil {
+				dio.Cancel()
+				dio.Close()
+			}
+			c.task, c.dio = nil, nil
+			_, _ = t.Delete(ctx)
+			return
+		}
 		// Exited while we were away: reap it.
-		c.rec.State.Running = true // finishRun records the exit
 		go e.monitor(c, t, exitC, c.runDone)
 	}
 }

@@ -105,6 +105,11 @@ func (e *Engine) openView(ctx context.Context, c *ctr, mode rootfsMode) (*view, 
 			}
 			continue // it exited: look again
 		}
+		if !c.rec.State.Running {
+			// Its runtime may still hold the rootfs mounted for a moment
+			// after the exit (finishRun).
+			c.waitTaskGone()
+		}
 		if mode == rootfsRead && c.rec.State.StartedAt.IsZero() {
 			// Never started: the runtime has not made the hosts files'
 			// mount targets yet; make them (as dockerd's view does) so

@@ -99,6 +99,15 @@ const (
 	shimGroup           = "hyperbox"
 )
 
+// shimRuntime is the containerd runtime of the daemon's containers: the
+// runc-v2 shim, through cmd/hyperbox-shim when there is one.
+func (e *Engine) shimRuntime() string {
+	if e.opts.ShimBinary != "" {
+		return e.opts.ShimBinary
+	}
+	return "io.containerd.runc.v2"
+}
+
 // specOpts turns a ContainerSpec into OCI spec options, in the order they
 // must apply (user lookup reads the snapshot, so it runs after rootfs setup).
 func (e *Engine) specOpts(rec *Container) ([]oci.SpecOpts, []string, error) {

@@ -82,6 +82,7 @@ func (e *Engine) fifoSet(c *ctr) *cio.FIFOSet {
 
 // startLocked creates and starts the task. The caller holds c.mu.
 func (e *Engine) startLocked(ctx context.Context, c *ctr) error {
+	c.waitTaskGone()
 	cc, err := e.opts.Client.LoadContainer(ctx, c.rec.ID)
 	if err != nil {
 		return fmt.Errorf("load container: %w", err)
@@ -123,6 +124,7 @@ func (e *Engine) startLocked(ctx context.Context, c *ctr) error {
 		}
 		c.logw = w
 	}
+	e.keepShim(true)
 	task, dio, err := e.newTask(ctx, c, cc)
 	if err != nil {
 		return runtimeError(err)
@@ -211,9 +213,7 @@ func (e *Engine) finishRun(c *ctr, task containerd.Task, code int, exitedAt time
 	// Any OOM kill in the container's cgroup counts, even of a child (dockerd
 	// reports TaskOOM events the same way).
 	oom := cgroupOOMKills(e.cgroupPath(c.rec.ID)) > 0
-	if _, err := task.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
-		log.G(ctx).WithError(err).WithField("id", c.rec.ID).Warn("delete task")
-	}
+	e.touchKeeper()
 	c.mu.Lock()
 	if c.dio != nil {
 		c.dio.Cancel()
@@ -246,6 +246,12 @@ func (e *Engine) finishRun(c *ctr, task containerd.Task, code int, exitedAt time
 	c.stderr.CloseAll()
 	close(c.exitCh)
 	c.exitCh = make(chan struct{})
+	// The exit is recorded and its waiters are woken before the task is
+	// deleted (the runtime's delete and the rootfs unmount take longer than
+	// all of the above). Whatever needs the task gone first waits for
+	// taskGone: a new start, and the containerd cleanup of a removal.
+	gone := make(chan struct{})
+	c.taskGone = gone
 	autoRemove := c.rec.Spec.AutoRemove
 	id := c.rec.ID
 	if c.shouldRestart(code) {
@@ -260,33 +266,58 @@ func (e *Engine) finishRun(c *ctr, task containerd.Task, code int, exitedAt time
 			log.G(ctx).WithError(err).WithField("id", id).Warn("auto-remove")
 		}
 	}
+	// Not tracked by e.cleanups: Close may already be waiting. A delete cut
+	// short by the shutdown is finished by the next start (restoreOne).
+	if _, err := task.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
+		log.G(ctx).WithError(err).WithField("id", id).Warn("delete task")
+	}
+	close(gone)
 }
 
-// newTask creates the container's task with its I/O. All of the daemon's
-// containers share one shim (spec.go, shimGroup); when several tasks
-// start at once while that shim is being spawned, or while it exits after
-// its last task, the shim's start can lose a race on its socket ("failed
-// to start shim"). Nothing was created then, so the create is retried.
+// waitTaskGone waits until the task of the container's last run has been
+// deleted (finishRun). The caller holds c.mu.
+func (c *ctr) waitTaskGone() {
+	if c.taskGone != nil {
+		<-c.taskGone
+		c.taskGone = nil
+	}
+}
+
+// newTask creates the container's task with its I/O (newTaskRetrying).
 func (e *Engine) newTask(ctx context.Context, c *ctr, cc containerd.Container) (containerd.Task, *cio.DirectIO, error) {
-	for attempt := 0; ; attempt++ {
+	var dio *cio.DirectIO
+	task, err := newTaskRetrying(ctx, c.rec.ID, func() (containerd.Task, error) {
 		fs := e.fifoSet(c)
-		var dio *cio.DirectIO
-		task, err := cc.NewTask(ctx, func(string) (cio.IO, error) {
+		t, err := cc.NewTask(ctx, func(string) (cio.IO, error) {
 			d, err := cio.NewDirectIO(ctx, fs)
 			dio = d
 			return d, err
 		})
-		if err == nil {
-			return task, dio, nil
-		}
-		if dio != nil {
+		if err != nil && dio != nil {
 			dio.Cancel()
 			dio.Close()
+			dio = nil
+		}
+		return t, err
+	})
+	return task, dio, err
+}
+
+// newTaskRetrying runs create, a task create. All of the daemon's tasks
+// share one shim (spec.go, shimGroup); when several start at once while
+// that shim is being spawned, or while it exits after its last task, the
+// shim's start can lose a race on its socket ("failed to start shim").
+// Nothing was created then, so the create is retried.
+func newTaskRetrying(ctx context.Context, id string, create func() (containerd.Task, error)) (containerd.Task, error) {
+	for attempt := 0; ; attempt++ {
+		task, err := create()
+		if err == nil {
+			return task, nil
 		}
 		if attempt >= 20 || !strings.Contains(err.Error(), "failed to start shim") || ctx.Err() != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		log.G(ctx).WithError(err).WithField("id", c.rec.ID).Debug("shim start raced; creating the task again")
+		log.G(ctx).WithError(err).WithField("id", id).Debug("shim start raced; creating the task again")
 		time.Sleep(time.Duration(10+5*attempt) * time.Millisecond)
 	}
 }

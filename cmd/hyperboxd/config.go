@@ -9,6 +9,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 )
@@ -41,6 +42,7 @@ type Config struct {
 	MetricsAddr        string            `json:"metrics-addr"`
 	Prewarm            bool              `json:"prewarm"`
 	PrewarmNoPressure  bool              `json:"prewarm-ignore-pressure"`
+	ShimLinger         time.Duration     `json:"-"`
 	ConfigFile         string            `json:"-"`
 }
 
@@ -73,6 +75,7 @@ func newFlags(cfg *Config) *pflag.FlagSet {
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "Set default address and port to serve the metrics api on (Prometheus format at /metrics)")
 	fs.BoolVar(&cfg.Prewarm, "prewarm", false, "Keep prepared root filesystem snapshots of recently used images (paused under memory/io pressure)")
 	fs.BoolVar(&cfg.PrewarmNoPressure, "prewarm-ignore-pressure", false, "Size the prewarm pool without pressure stall information (a fixed pool of 2)")
+	fs.DurationVar(&cfg.ShimLinger, "shim-linger", 60*time.Second, "How long the shared container shim is kept after the last container activity (0: not kept)")
 	return fs
 }
 

@@ -151,6 +151,8 @@ func run(cfg *Config) error {
 		VolumesRoot: filepath.Join(cfg.DataRoot, "volumes"),
 		Networks:    netMgr, Ports: engine.ProxyPublisher{M: ports}, DNS: dnsStarter,
 		PrewarmEnabled: cfg.Prewarm, PrewarmIgnorePressure: cfg.PrewarmNoPressure,
+		PauseBinary: embeddedHelper(cfg.Containerd, "hyperbox-pause"), ShimLinger: cfg.ShimLinger,
+		ShimBinary: embeddedHelper(cfg.Containerd, "hyperbox-shim"),
 	})
 	if err != nil {
 		return err
@@ -245,6 +247,20 @@ func findRuntimes(def string) (map[string]string, error) {
 		return nil, fmt.Errorf("default runtime %s not found on PATH (install it: apt-get install %s)", def, def)
 	}
 	return rt, nil
+}
+
+// embeddedHelper finds the shim keeper's program or the shim front
+// (engine.Options PauseBinary, ShimBinary), used only with the embedded
+// containerd, whose shims are the ones built next to hyperboxd.
+func embeddedHelper(externalContainerd, name string) string {
+	if externalContainerd != "" {
+		return ""
+	}
+	p, err := helperBinary(name)
+	if err != nil {
+		return ""
+	}
+	return p
 }
 
 func findInit() string {

@@ -1,0 +1,239 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/containerd/containerd/api/types/runc/options"
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/containers"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/containerd/v2/pkg/oci"
+	"github.com/containerd/errdefs"
+	"github.com/containerd/log"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// The shim keeper. All containers share one runc-v2 shim (spec.go,
+// shimGroup), and the shim exits when its last task is deleted: a daemon
+// that runs one short container after another (a test suite, `docker run
+// --rm` in a loop) would spawn a new shim for each of them, which is most
+// of a start's cost after the runtime's own. While containers are in use,
+// the keeper is one more task in the group, a process that only waits
+// (cmd/hyperbox-pause) in an empty read-only root, so the shim stays. It is
+// started with the first container after a quiet spell and stopped when no
+// container was created, started or exited for Options.ShimLinger, so an idle
+// daemon has no shim at all. It is never a Docker container: it has no
+// record, and containerd holds it under keeperID.
+
+const keeperID = "hyperbox-shim-keeper"
+
+type keeper struct {
+	mu sync.Mutex
+	// busy is closed when the keeper's current start or stop ends.
+	busy     chan struct{}
+	up       bool
+	disabled bool
+	lastUse  time.Time
+	stop     chan struct{}
+	done     chan struct{}
+}
+
+func (e *Engine) keeperDir() string { return filepath.Join(e.opts.ExecRoot, ".shim-keeper") }
+
+// startKeeperLoop removes a keeper left by an earlier daemon and starts the
+// loop that stops the keeper after Options.ShimLinger without use.
+func (e *Engine) startKeeperLoop(ctx context.Context) {
+	k := &e.keeper
+	k.stop, k.done = make(chan struct{}), make(chan struct{})
+	linger := e.opts.ShimLinger
+	e.deleteKeeper(ctx)
+	if e.opts.PauseBinary == "" || linger <= 0 {
+		k.disabled = true
+		close(k.done)
+		return
+	}
+	go func() {
+		defer close(k.done)
+		t := time.NewTicker(min(linger/4, 10*time.Second))
+		defer t.Stop()
+		for {
+			select {
+			case <-k.stop:
+				return
+			case <-t.C:
+				k.mu.Lock()
+				idle := k.up && k.busy == nil && time.Since(k.lastUse) >= linger
+				k.mu.Unlock()
+				if idle {
+					e.stopKeeper()
+				}
+			}
+		}
+	}()
+}
+
+// keepShim makes sure the keeper runs (or is being started), and records
+// a use. With wait, it returns once a start in progress has ended, so that
+// a task create never races the keeper for the shim's socket.
+func (e *Engine) keepShim(wait bool) {
+	k := &e.keeper
+	k.mu.Lock()
+	if k.disabled {
+		k.mu.Unlock()
+		return
+	}
+	k.lastUse = time.Now()
+	if busy := k.busy; busy != nil {
+		k.mu.Unlock()
+		if wait {
+			<-busy
+		}
+		return
+	}
+	if k.up {
+		k.mu.Unlock()
+		return
+	}
+	busy := make(chan struct{})
+	k.busy = busy
+	k.mu.Unlock()
+	run := func() {
+		err := e.runKeeper(e.rootCtx)
+		k.mu.Lock()
+		k.up = err == nil
+		if err != nil {
+			// Containers start without it, each spawning the shim as
+			// needed; do not try again for every start.
+			k.disabled = true
+			log.G(e.rootCtx).WithError(err).Warn("shim keeper could not start; shims start with each container")
+		}
+		k.busy = nil
+		k.mu.Unlock()
+		close(busy)
+	}
+	if wait {
+		run()
+		return
+	}
+	go run()
+}
+
+// touchKeeper records container activity without starting the keeper.
+func (e *Engine) touchKeeper() {
+	k := &e.keeper
+	k.mu.Lock()
+	k.lastUse = time.Now()
+	k.mu.Unlock()
+}
+
+func (e *Engine) runKeeper(ctx context.Context) error {
+	root := filepath.Join(e.keeperDir(), "rootfs")
+	for _, d := range []string{"proc", "dev", "sys", "run"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			return err
+		}
+	}
+	if err := os.WriteFile(filepath.Join(root, "pause"), nil, 0o755); err != nil {
+		return err
+	}
+	binary := e.opts.Runtimes[e.opts.DefaultRuntime]
+	cc, err := e.opts.Client.NewContainer(ctx, keeperID,
+		containerd.WithRuntime(e.shimRuntime(), &options.Options{BinaryName: binary}),
+		containerd.WithNewSpec(
+			oci.WithDefaultSpec(),
+			oci.WithRootFSPath(root),
+			oci.WithRootFSReadonly(),
+			oci.WithProcessArgs("/pause"),
+			oci.WithHostname("keeper"),
+			oci.WithCapabilities(nil),
+			oci.WithAnnotations(map[string]string{shimGroupAnnotation: shimGroup}),
+			func(_ context.Context, _ oci.Client, _ *containers.Container, sp *oci.Spec) error {
+				sp.Mounts = append(sp.Mounts, specs.Mount{Destination: "/pause", Type: "bind", Source: e.opts.PauseBinary, Options: []string{"rbind", "ro"}})
+				sp.Version = "1.0.2" // see specOpts
+				return nil
+			},
+		),
+	)
+	if err != nil {
+		return fmt.Errorf("create: %w", err)
+	}
+	task, err := newTaskRetrying(ctx, keeperID, func() (containerd.Task, error) {
+		return cc.NewTask(ctx, cio.NullIO)
+	})
+	if err == nil {
+		if err = task.Start(ctx); err != nil {
+			_, _ = task.Delete(ctx, containerd.WithProcessKill)
+		}
+	}
+	if err != nil {
+		_ = cc.Delete(ctx)
+		return fmt.Errorf("start: %w", err)
+	}
+	return nil
+}
+
+// stopKeeper ends the keeper; the shim exits with it unless containers
+// still run.
+func (e *Engine) stopKeeper() {
+	k := &e.keeper
+	k.mu.Lock()
+	if !k.up || k.busy != nil {
+		k.mu.Unlock()
+		return
+	}
+	busy := make(chan struct{})
+	k.busy, k.up = busy, false
+	k.mu.Unlock()
+	e.deleteKeeper(e.rootCtx)
+	k.mu.Lock()
+	k.busy = nil
+	k.mu.Unlock()
+	close(busy)
+}
+
+// deleteKeeper kills and deletes the keeper's task and container.
+func (e *Engine) deleteKeeper(ctx context.Context) {
+	cc, err := e.opts.Client.LoadContainer(ctx, keeperID)
+	if err != nil {
+		return
+	}
+	if t, err := cc.Task(ctx, nil); err == nil {
+		if ch, err := t.Wait(ctx); err == nil {
+			if err := t.Kill(ctx, syscall.SIGKILL); err == nil || errdefs.IsNotFound(err) {
+				select {
+				case <-ch:
+				case <-time.After(10 * time.Second):
+				}
+			}
+		}
+		if _, err := t.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+			log.G(ctx).WithError(err).Warn("delete shim keeper task")
+		}
+	}
+	if err := cc.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
+		log.G(ctx).WithError(err).Warn("delete shim keeper")
+	}
+}
+
+// closeKeeper stops the loop and the keeper (daemon shutdown).
+func (e *Engine) closeKeeper() {
+	k := &e.keeper
+	if k.stop == nil {
+		return
+	}
+	close(k.stop)
+	<-k.done
+	k.mu.Lock()
+	busy := k.busy
+	k.mu.Unlock()
+	if busy != nil {
+		<-busy
+	}
+	e.stopKeeper()
+}
