@@ -143,10 +143,21 @@ func runMany(ctx context.Context, t *target, st any) ([]sample, error) {
 	return out, nil
 }
 
-func runMemIdle(_ context.Context, t *target, _ any) ([]sample, error) {
+// settleOnce lets both daemons go without a request for sz.settle first.
+var settleOnce sync.Once
+
+func runMemIdle(ctx context.Context, t *target, _ any) ([]sample, error) {
 	if t.d == nil {
 		return nil, nil // pids unknown for a daemon given by address
 	}
+	// The first sample waits (for both daemons at once: neither gets a
+	// request meanwhile); the later ones follow other idle samples.
+	settleOnce.Do(func() {
+		select {
+		case <-time.After(sz.settle):
+		case <-ctx.Done():
+		}
+	})
 	m, err := daemonMemory(t)
 	if err != nil {
 		return nil, err

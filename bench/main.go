@@ -85,7 +85,7 @@ func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	sz = sizes{concurrent: 20, many: 50, logLines: 100000, bigMB: 200, smallMB: 2, reps: 3}
+	sz = sizes{concurrent: 20, many: 50, logLines: 100000, bigMB: 200, smallMB: 2, reps: 3, settle: 10 * time.Second}
 	if o.smoke {
 		o.n = 1
 		sz = sizes{concurrent: 5, many: 5, logLines: 1000, bigMB: 20, smallMB: 1, reps: 2}

@@ -38,6 +38,10 @@ type sizes struct {
 	bigMB      int
 	smallMB    int
 	reps       int // repetitions of fast operations per iteration
+	// settle is how long both daemons go without a request before idle
+	// memory is first sampled: idle means idle for a while, not just after
+	// the images were loaded (hyperboxd gives back memory after 5 s).
+	settle time.Duration
 }
 
 var (

@@ -95,6 +95,8 @@ type Engine struct {
 	cleanups sync.WaitGroup
 	// keeper keeps the shared shim alive while containers are in use.
 	keeper keeper
+	// restoredAutoRemove lists --rm containers found exited at start.
+	restoredAutoRemove []string
 
 	execMu sync.Mutex
 	execs  map[string]*execProc
@@ -159,6 +161,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		return nil, err
 	}
 	e.restoreMountRefs(ctx)
+	e.removeRestoredAutoRemove(ctx)
 	if opts.Networks != nil {
 		opts.Networks.Retain(func(id string) bool {
 			c, err := e.lookup(id)

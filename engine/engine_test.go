@@ -3,6 +3,7 @@ package engine_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -287,6 +288,41 @@ func TestRestoreRunning(t *testing.T) {
 	zero := 0
 	assert.NilError(t, e2.Stop(x.ctx, c.ID, "", &zero))
 	got, err = e2.Get(x.ctx, c.ID)
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(got.State.Status, engine.StatusExited))
+}
+
+// A --rm container whose exit was recorded but whose removal the daemon
+// did not get to before it stopped is removed at the next start, as
+// dockerd does; an exited container without --rm stays.
+func TestRestoreRemovesExitedAutoRemove(t *testing.T) {
+	x := newEnv(t)
+	rm := x.create(t, engine.ContainerSpec{Args: []string{"true"}})
+	keep := x.create(t, engine.ContainerSpec{Args: []string{"true"}})
+	for _, id := range []string{rm.ID, keep.ID} {
+		ch, err := x.e.Wait(x.ctx, id, engine.WaitNextExit)
+		assert.NilError(t, err)
+		assert.NilError(t, x.e.Start(x.ctx, id))
+		assert.Check(t, is.Equal(wait(t, ch), 0))
+	}
+	// What a stop between the two steps leaves: the record says exited,
+	// with AutoRemove.
+	cfg := filepath.Join(x.opts.Root, rm.ID, "config.json")
+	data, err := os.ReadFile(cfg)
+	assert.NilError(t, err)
+	var rec map[string]any
+	assert.NilError(t, json.Unmarshal(data, &rec))
+	rec["Spec"].(map[string]any)["AutoRemove"] = true
+	data, err = json.Marshal(rec)
+	assert.NilError(t, err)
+	assert.NilError(t, os.WriteFile(cfg, data, 0o600))
+
+	e2, err := engine.New(x.ctx, x.opts)
+	assert.NilError(t, err)
+	x.e = e2
+	_, err = e2.Get(x.ctx, rm.ID)
+	assert.Check(t, errdefs.IsNotFound(err), "the --rm container is still there: %v", err)
+	got, err := e2.Get(x.ctx, keep.ID)
 	assert.NilError(t, err)
 	assert.Check(t, is.Equal(got.State.Status, engine.StatusExited))
 }

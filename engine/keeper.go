@@ -2,6 +2,8 @@ package engine
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -31,7 +33,14 @@ import (
 // daemon has no shim at all. It is never a Docker container: it has no
 // record, and containerd holds it under keeperID.
 
-const keeperID = "hyperbox-shim-keeper"
+// keeperID names the keeper in containerd. The runtime's state directory
+// (/run/containerd/runc/<namespace>) is shared by all daemons that use the
+// same containerd namespace, so the name is the daemon's own: derived from
+// its exec-root, the same across its restarts.
+func (e *Engine) keeperID() string {
+	sum := sha256.Sum256([]byte(e.opts.ExecRoot))
+	return "hyperbox-shim-keeper-" + hex.EncodeToString(sum[:6])
+}
 
 type keeper struct {
 	mu sync.Mutex
@@ -39,9 +48,11 @@ type keeper struct {
 	busy     chan struct{}
 	up       bool
 	disabled bool
-	lastUse  time.Time
-	stop     chan struct{}
-	done     chan struct{}
+	// retryAt holds off a new start after one failed.
+	retryAt time.Time
+	lastUse time.Time
+	stop    chan struct{}
+	done    chan struct{}
 }
 
 func (e *Engine) keeperDir() string { return filepath.Join(e.opts.ExecRoot, ".shim-keeper") }
@@ -67,61 +78,66 @@ func (e *Engine) startKeeperLoop(ctx context.Context) {
 			case <-k.stop:
 				return
 			case <-t.C:
-				k.mu.Lock()
-				idle := k.up && k.busy == nil && time.Since(k.lastUse) >= linger
-				k.mu.Unlock()
-				if idle {
-					e.stopKeeper()
-				}
+				e.stopKeeper(linger)
 			}
 		}
 	}()
 }
 
 // keepShim makes sure the keeper runs (or is being started), and records
-// a use. With wait, it returns once a start in progress has ended, so that
-// a task create never races the keeper for the shim's socket.
+// a use. With wait, it returns once the keeper runs or could not start, so
+// that a task create never races the keeper for the shim's socket; a stop
+// in progress is waited for, then the keeper starts again.
 func (e *Engine) keepShim(wait bool) {
 	k := &e.keeper
-	k.mu.Lock()
-	if k.disabled {
-		k.mu.Unlock()
-		return
-	}
-	k.lastUse = time.Now()
-	if busy := k.busy; busy != nil {
-		k.mu.Unlock()
-		if wait {
-			<-busy
-		}
-		return
-	}
-	if k.up {
-		k.mu.Unlock()
-		return
-	}
-	busy := make(chan struct{})
-	k.busy = busy
-	k.mu.Unlock()
-	run := func() {
-		err := e.runKeeper(e.rootCtx)
+	for {
 		k.mu.Lock()
-		k.up = err == nil
-		if err != nil {
-			// Containers start without it, each spawning the shim as
-			// needed; do not try again for every start.
-			k.disabled = true
-			log.G(e.rootCtx).WithError(err).Warn("shim keeper could not start; shims start with each container")
+		if k.disabled {
+			k.mu.Unlock()
+			return
 		}
-		k.busy = nil
+		k.lastUse = time.Now()
+		if k.lastUse.Before(k.retryAt) {
+			k.mu.Unlock()
+			return
+		}
+		if busy := k.busy; busy != nil {
+			k.mu.Unlock()
+			if !wait {
+				go func() { <-busy; e.keepShim(false) }()
+				return
+			}
+			<-busy
+			continue
+		}
+		if k.up {
+			k.mu.Unlock()
+			return
+		}
+		busy := make(chan struct{})
+		k.busy = busy
 		k.mu.Unlock()
-		close(busy)
-	}
-	if wait {
-		run()
+		run := func() {
+			err := e.runKeeper(e.rootCtx)
+			k.mu.Lock()
+			k.up = err == nil
+			if err != nil {
+				// Containers start without it, each spawning the shim as
+				// needed; do not try again for every start.
+				k.retryAt = time.Now().Add(time.Minute)
+				log.G(e.rootCtx).WithError(err).Warn("shim keeper could not start; shims start with each container for a minute")
+			}
+			k.busy = nil
+			k.mu.Unlock()
+			close(busy)
+		}
+		if wait {
+			run()
+		} else {
+			go run()
+		}
 		return
 	}
-	go run()
 }
 
 // touchKeeper records container activity without starting the keeper.
@@ -143,7 +159,9 @@ func (e *Engine) runKeeper(ctx context.Context) error {
 		return err
 	}
 	binary := e.opts.Runtimes[e.opts.DefaultRuntime]
-	cc, err := e.opts.Client.NewContainer(ctx, keeperID,
+	// One left by a stop that could not delete it goes first.
+	e.deleteKeeper(ctx)
+	cc, err := e.opts.Client.NewContainer(ctx, e.keeperID(),
 		containerd.WithRuntime(e.shimRuntime(), &options.Options{BinaryName: binary}),
 		containerd.WithNewSpec(
 			oci.WithDefaultSpec(),
@@ -163,7 +181,7 @@ func (e *Engine) runKeeper(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("create: %w", err)
 	}
-	task, err := newTaskRetrying(ctx, keeperID, func() (containerd.Task, error) {
+	task, err := newTaskRetrying(ctx, e.keeperID(), func() (containerd.Task, error) {
 		return cc.NewTask(ctx, cio.NullIO)
 	})
 	if err == nil {
@@ -178,12 +196,14 @@ func (e *Engine) runKeeper(ctx context.Context) error {
 	return nil
 }
 
-// stopKeeper ends the keeper; the shim exits with it unless containers
-// still run.
-func (e *Engine) stopKeeper() {
+// stopKeeper ends the keeper if it has not been used for idle (0: in any
+// case); the shim exits with it unless containers still run. The check and
+// the change of state are one step, so a start that found the keeper up
+// (and recorded its use) never sees it stopped under it.
+func (e *Engine) stopKeeper(idle time.Duration) {
 	k := &e.keeper
 	k.mu.Lock()
-	if !k.up || k.busy != nil {
+	if !k.up || k.busy != nil || time.Since(k.lastUse) < idle {
 		k.mu.Unlock()
 		return
 	}
@@ -199,7 +219,7 @@ func (e *Engine) stopKeeper() {
 
 // deleteKeeper kills and deletes the keeper's task and container.
 func (e *Engine) deleteKeeper(ctx context.Context) {
-	cc, err := e.opts.Client.LoadContainer(ctx, keeperID)
+	cc, err := e.opts.Client.LoadContainer(ctx, e.keeperID())
 	if err != nil {
 		return
 	}
@@ -235,5 +255,5 @@ func (e *Engine) closeKeeper() {
 	if busy != nil {
 		<-busy
 	}
-	e.stopKeeper()
+	e.stopKeeper(0)
 }

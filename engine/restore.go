@@ -23,6 +23,7 @@ func (e *Engine) restore(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var autoRemove []string
 	for _, ent := range entries {
 		if !ent.IsDir() {
 			continue
@@ -46,9 +47,25 @@ func (e *Engine) restore(ctx context.Context) error {
 		e.names[c.rec.Name] = c.rec.ID
 		c.mu.Lock()
 		e.restoreOne(ctx, c)
+		if c.rec.Spec.AutoRemove && !c.rec.State.Running && c.rec.State.Status == StatusExited && !c.rec.State.StartedAt.IsZero() {
+			autoRemove = append(autoRemove, c.rec.ID)
+		}
 		c.mu.Unlock()
 	}
+	e.restoredAutoRemove = autoRemove
 	return nil
+}
+
+// removeRestoredAutoRemove removes the --rm containers that exited before
+// the last shutdown could remove them, as dockerd does at start. It runs
+// once the volumes' references are restored.
+func (e *Engine) removeRestoredAutoRemove(ctx context.Context) {
+	for _, id := range e.restoredAutoRemove {
+		if err := e.Remove(ctx, id, RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !errdefs.IsNotFound(err) {
+			log.G(ctx).WithError(err).WithField("id", id).Warn("auto-remove after restart")
+		}
+	}
+	e.restoredAutoRemove = nil
 }
 
 // restoreOne reconnects one container. The caller holds c.mu.

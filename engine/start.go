@@ -165,13 +165,14 @@ func (e *Engine) attachIO(c *ctr, task containerd.Task, dio *cio.DirectIO) {
 	runDone := make(chan struct{})
 	c.runDone = runDone
 	var wg sync.WaitGroup
+	logw := c.logw // read under c.mu: a removal clears the field
 	if dio.Stdout != nil {
 		wg.Add(1)
-		go func() { defer wg.Done(); copyOutput(dio.Stdout, "stdout", c.logw, &c.stdout, e.rootCtx) }()
+		go func() { defer wg.Done(); copyOutput(dio.Stdout, "stdout", logw, &c.stdout, e.rootCtx) }()
 	}
 	if dio.Stderr != nil {
 		wg.Add(1)
-		go func() { defer wg.Done(); copyOutput(dio.Stderr, "stderr", c.logw, &c.stderr, e.rootCtx) }()
+		go func() { defer wg.Done(); copyOutput(dio.Stderr, "stderr", logw, &c.stderr, e.rootCtx) }()
 	}
 	go func() {
 		wg.Wait()
@@ -305,16 +306,20 @@ func (e *Engine) newTask(ctx context.Context, c *ctr, cc containerd.Container) (
 
 // newTaskRetrying runs create, a task create. All of the daemon's tasks
 // share one shim (spec.go, shimGroup); when several start at once while
-// that shim is being spawned, or while it exits after its last task, the
-// shim's start can lose a race on its socket ("failed to start shim").
-// Nothing was created then, so the create is retried.
+// that shim is being spawned, the shim's start can lose a race on its
+// socket ("failed to start shim"); when the shim exits after its last task
+// just as a new task joins it, the create finds the connection gone
+// ("ttrpc: closed"; the keeper, keeper.go, avoids this while containers
+// are in use). containerd has undone the create then, so it is retried.
 func newTaskRetrying(ctx context.Context, id string, create func() (containerd.Task, error)) (containerd.Task, error) {
 	for attempt := 0; ; attempt++ {
 		task, err := create()
 		if err == nil {
 			return task, nil
 		}
-		if attempt >= 20 || !strings.Contains(err.Error(), "failed to start shim") || ctx.Err() != nil {
+		msg := err.Error()
+		raced := strings.Contains(msg, "failed to start shim") || strings.Contains(msg, "ttrpc: closed")
+		if attempt >= 20 || !raced || ctx.Err() != nil {
 			return nil, err
 		}
 		log.G(ctx).WithError(err).WithField("id", id).Debug("shim start raced; creating the task again")

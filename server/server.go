@@ -38,6 +38,8 @@ type Config struct {
 	Versions middleware.Versions
 	// SocketGroup owns unix sockets when it exists (dockerd uses "docker").
 	SocketGroup string
+	// Activity, when set, is called as each request starts and ends.
+	Activity func()
 }
 
 // Server is the API server.
@@ -190,7 +192,15 @@ func tlsConfig(t *TLSConfig) (*tls.Config, error) {
 func (s *Server) Serve(ctx context.Context) error {
 	errc := make(chan error, len(s.listeners))
 	for _, l := range s.listeners {
-		srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 30 * time.Second,
+		h := s.handler
+		if act := s.cfg.Activity; act != nil {
+			h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				act()
+				defer act()
+				s.handler.ServeHTTP(w, r)
+			})
+		}
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second,
 			BaseContext: func(net.Listener) context.Context { return ctx }}
 		s.servers = append(s.servers, srv)
 		go func(l net.Listener) {

@@ -10,6 +10,13 @@
 // shim still listens. Everything else, and any start it cannot answer,
 // runs the real shim binary, found next to this one, with the same
 // arguments and environment.
+//
+// containerd also runs the shim binary's `delete` command after every task
+// it deletes (when it closes its connection to the shim). For a task the
+// shim has already deleted, the command finds nothing to do: no runtime
+// state, no rootfs mount, only the exit the shim recorded in the bundle.
+// That case is answered here with the recorded exit; any other goes to the
+// real shim.
 package main
 
 import (
@@ -24,6 +31,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/moby/sys/mountinfo"
 )
 
 const (
@@ -47,7 +56,14 @@ func main() {
 	}
 	real := filepath.Join(filepath.Dir(self), realShim)
 	args := os.Args[1:]
-	if len(args) == 0 || args[len(args)-1] != "start" {
+	action := ""
+	if len(args) > 0 {
+		action = args[len(args)-1]
+	}
+	if action == "delete" && deletedAlready(args) {
+		return
+	}
+	if action != "start" {
 		fail(syscall.Exec(real, append([]string{real}, args...), os.Environ()))
 	}
 	stdin, err := io.ReadAll(io.LimitReader(os.Stdin, 10<<20))
@@ -74,19 +90,103 @@ func main() {
 	}
 }
 
+// flagValue is the value of flag -name in args.
+func flagValue(args []string, name string) string {
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] == name {
+			return args[i+1]
+		}
+	}
+	return ""
+}
+
+// deletedAlready answers `delete` for a task the shim has deleted: its
+// runtime state is gone, its rootfs is not mounted, and its exit is
+// recorded (exit.json in the bundle, as the runc-v2 shim writes it). The
+// reply is the DeleteResponse the real command would print.
+func deletedAlready(args []string) bool {
+	ns, id := flagValue(args, "-namespace"), flagValue(args, "-id")
+	bundle := flagValue(args, "-bundle")
+	if bundle == "" {
+		bundle, _ = os.Getwd()
+	}
+	if ns == "" || id == "" || bundle == "" || strings.ContainsAny(ns+id, "/\x00") {
+		return false
+	}
+	root := "/run/containerd/runc" // the shim's default runtime root
+	if data, err := os.ReadFile(filepath.Join(bundle, "options.json")); err == nil {
+		var o struct {
+			Root string `json:"root"`
+		}
+		if json.Unmarshal(data, &o) != nil {
+			return false
+		}
+		if o.Root != "" {
+			root = o.Root
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(root, ns, id)); !os.IsNotExist(err) {
+		return false
+	}
+	if mounted(filepath.Join(bundle, "rootfs")) {
+		return false
+	}
+	data, err := os.ReadFile(filepath.Join(bundle, "exit.json"))
+	if err != nil {
+		return false
+	}
+	var exit struct {
+		Timestamp time.Time
+		Pid       int
+		Status    int
+	}
+	if json.Unmarshal(data, &exit) != nil || exit.Pid <= 0 || exit.Timestamp.IsZero() || exit.Status < 0 {
+		return false
+	}
+	_, err = os.Stdout.Write(deleteResponse(uint32(exit.Pid), uint32(exit.Status), exit.Timestamp))
+	return err == nil
+}
+
+// mounted tells whether path is a mount point (or cannot tell).
+func mounted(path string) bool {
+	m, err := mountinfo.Mounted(path)
+	return m || err != nil
+}
+
+// deleteResponse encodes containerd's task DeleteResponse {pid = 1,
+// exit_status = 2, exited_at = 3 (google.protobuf.Timestamp {seconds = 1,
+// nanos = 2})} in protobuf's wire format.
+func deleteResponse(pid, status uint32, at time.Time) []byte {
+	varint := func(b []byte, v uint64) []byte {
+		for v >= 0x80 {
+			b = append(b, byte(v)|0x80)
+			v >>= 7
+		}
+		return append(b, byte(v))
+	}
+	var ts []byte
+	if sec := at.Unix(); sec != 0 {
+		ts = varint(append(ts, 1<<3), uint64(sec))
+	}
+	if n := at.Nanosecond(); n != 0 {
+		ts = varint(append(ts, 2<<3), uint64(n))
+	}
+	var b []byte
+	if pid != 0 {
+		b = varint(append(b, 1<<3), uint64(pid))
+	}
+	if status != 0 {
+		b = varint(append(b, 2<<3), uint64(status))
+	}
+	b = varint(append(b, 3<<3|2), uint64(len(ts)))
+	return append(b, ts...)
+}
+
 // cachePath is where the reply for this task's group is kept: next to
 // containerd's socket (-address), by namespace and group. Empty when the
 // task is in no group (its shim is its own).
 func cachePath(args []string) string {
-	var ns, address string
-	for i := 0; i+1 < len(args); i++ {
-		switch args[i] {
-		case "-namespace":
-			ns = args[i+1]
-		case "-address":
-			address = args[i+1]
-		}
-	}
+	ns, address := flagValue(args, "-namespace"), flagValue(args, "-address")
 	data, err := os.ReadFile("config.json") // the bundle is the working directory
 	if err != nil || ns == "" || address == "" {
 		return ""

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -24,6 +25,7 @@ import (
 	"github.com/hyperbox/hyperbox/compat"
 	"github.com/hyperbox/hyperbox/engine"
 	"github.com/hyperbox/hyperbox/engine/builder"
+	"github.com/hyperbox/hyperbox/engine/memtrim"
 	"github.com/hyperbox/hyperbox/engine/network"
 	"github.com/hyperbox/hyperbox/engine/portproxy"
 	"github.com/hyperbox/hyperbox/engine/supervisor"
@@ -81,8 +83,9 @@ func run(cfg *Config) error {
 	}
 	// Open the API sockets first: a socket held by another daemon must
 	// stop us before we touch any state.
+	var idle memtrim.Idle
 	srvCfg := server.Config{
-		Hosts: cfg.Hosts, TLS: tlsCfg, SocketGroup: cfg.Group,
+		Hosts: cfg.Hosts, TLS: tlsCfg, SocketGroup: cfg.Group, Activity: idle.Touch,
 		Versions: middleware.Versions{Min: compat.MinAPIVersion, Max: compat.APIVersion, ServerVersion: compat.EngineVersion},
 	}
 	if err := writePidfile(cfg.Pidfile); err != nil {
@@ -183,10 +186,36 @@ func run(cfg *Config) error {
 	}
 	srv.Register(system.New(d), containers.New(d), images.New(d), networks.New(d))
 	srv.Register(volumes.New(d), build.New(d, bk))
+	go idle.Run(ctx, idleTrimAfter, func() { trimResident(ctx, sup) })
 	log.G(ctx).WithField("containerd", address).Info("hyperboxd is ready")
 	err = srv.Serve(ctx)
 	log.G(ctx).Info("hyperboxd shutting down; containers keep running")
 	return err
+}
+
+// idleTrimAfter is how long the API must have been quiet before the daemon
+// gives back memory it is not using (trimResident).
+const idleTrimAfter = 5 * time.Second
+
+// trimResident gives back what start-up and the last busy spell left
+// behind: the heap's free pages, and the pages of hyperboxd's and its
+// containerd's executables that were touched (engine/memtrim); what they
+// use again comes back, from the page cache or disk.
+func trimResident(ctx context.Context, sup *supervisor.Supervisor) {
+	debug.FreeOSMemory()
+	pids := []int{0} // this process
+	if sup != nil && sup.Pid() > 0 {
+		pids = append(pids, sup.Pid())
+	}
+	for _, pid := range pids {
+		before, after, err := memtrim.PageOutExecutable(pid)
+		lg := log.G(ctx).WithField("pid", pid)
+		if err != nil {
+			lg.WithError(err).Debug("could not page out start-up pages")
+			continue
+		}
+		lg.WithField("before", before>>20).WithField("after", after>>20).Debug("paged out start-up pages (MiB of the executable resident)")
+	}
 }
 
 // startBuildKit starts the embedded BuildKit on the daemon's containerd.

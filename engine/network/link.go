@@ -58,38 +58,38 @@ func deleteLink(name string) error {
 }
 
 // plugVeth creates a veth pair: the host end on the bridge, the other end
-// moved into the namespace as ifName with the endpoint's address; the
-// first interface also gets the default route (unless internal).
+// created inside the namespace as ifName with the endpoint's address; the
+// first interface also gets the default route (unless internal). Creating
+// the peer in its namespace, rather than moving it there, spares the RCU
+// grace period a move between namespaces waits for.
 func plugVeth(nsPath, bridge, ifName string, ip netip.Prefix, gw netip.Addr, mac string, defaultRoute bool) (string, error) {
 	br, err := netlink.LinkByName(bridge)
 	if err != nil {
 		return "", fmt.Errorf("bridge %s: %w", bridge, err)
 	}
 	hostName := "veth" + randHex(7)
-	peerName := "hbp" + randHex(8)
-	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: hostName, MasterIndex: br.Attrs().Index, TxQLen: -1}, PeerName: peerName}
-	if err := netlink.LinkAdd(veth); err != nil {
-		return "", fmt.Errorf("create veth: %w", err)
-	}
-	fail := func(err error) (string, error) {
-		_ = deleteLink(hostName)
-		return "", err
-	}
-	peer, err := netlink.LinkByName(peerName)
-	if err != nil {
-		return fail(err)
-	}
 	err = inNamespace(nsPath, func(ns netns.NsHandle) error {
-		if err := netlink.LinkSetNsFd(peer, int(ns)); err != nil {
-			return fmt.Errorf("move veth into container: %w", err)
+		veth := &netlink.Veth{
+			LinkAttrs: netlink.LinkAttrs{Name: hostName, MasterIndex: br.Attrs().Index, TxQLen: -1},
+			PeerName:  ifName, PeerNamespace: netlink.NsFd(int(ns)),
+		}
+		if hw, err := net.ParseMAC(mac); err == nil {
+			veth.PeerHardwareAddr = hw
+		}
+		if err := netlink.LinkAdd(veth); err != nil {
+			return fmt.Errorf("create veth: %w", err)
 		}
 		h, err := netlink.NewHandleAt(ns)
 		if err != nil {
 			return err
 		}
 		defer h.Close()
-		return configureInside(h, peerName, ifName, ip, gw, mac, defaultRoute)
+		return configureInside(h, ifName, ip, gw, defaultRoute)
 	})
+	fail := func(err error) (string, error) {
+		_ = deleteLink(hostName)
+		return "", err
+	}
 	if err != nil {
 		return fail(err)
 	}
@@ -103,19 +103,13 @@ func plugVeth(nsPath, bridge, ifName string, ip netip.Prefix, gw netip.Addr, mac
 	return hostName, nil
 }
 
-func configureInside(h *netlink.Handle, peerName, ifName string, ip netip.Prefix, gw netip.Addr, mac string, defaultRoute bool) error {
+func configureInside(h *netlink.Handle, ifName string, ip netip.Prefix, gw netip.Addr, defaultRoute bool) error {
 	if lo, err := h.LinkByName("lo"); err == nil {
 		_ = h.LinkSetUp(lo)
 	}
-	link, err := h.LinkByName(peerName)
+	link, err := h.LinkByName(ifName)
 	if err != nil {
 		return err
-	}
-	if err := h.LinkSetName(link, ifName); err != nil {
-		return fmt.Errorf("rename to %s: %w", ifName, err)
-	}
-	if hw, err := net.ParseMAC(mac); err == nil {
-		_ = h.LinkSetHardwareAddr(link, hw)
 	}
 	addr := &netlink.Addr{IPNet: &net.IPNet{IP: ip.Addr().AsSlice(), Mask: net.CIDRMask(ip.Bits(), 32)}}
 	if err := h.AddrAdd(link, addr); err != nil {
