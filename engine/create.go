@@ -104,7 +104,7 @@ func (e *Engine) Create(ctx context.Context, spec ContainerSpec, meta map[string
 	_, err = e.opts.Client.NewContainer(ctx, id,
 		containerd.WithImage(cimg),
 		containerd.WithSnapshotter(e.opts.Store.Snapshotter()),
-		snapshotOpt(id, claimed, cimg),
+		snapshotOpt(id, claimed, img, cimg),
 		containerd.WithRuntime(e.shimRuntime(), &options.Options{BinaryName: binary}),
 		containerd.WithNewSpec(specOpts...),
 	)

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"github.com/containerd/containerd/v2/core/containers"
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
@@ -177,12 +178,27 @@ func (e *Engine) claimSnapshot(img storage.Image) (id string, ok bool) {
 }
 
 // snapshotOpt is how Create gives container id its root filesystem: the
-// claimed pool snapshot, or a new one from the image.
-func snapshotOpt(id string, claimed bool, cimg containerd.Image) containerd.NewContainerOpts {
+// claimed pool snapshot, or a new one on the image's layers. The parent is
+// the chain ID our image record holds: containerd's WithNewSnapshot would
+// read the image's manifest and config from the content store again and ask
+// the snapshotter's capabilities (for user namespace remapping, which
+// HyperBox does not use), three round trips more per create.
+func snapshotOpt(id string, claimed bool, img storage.Image, cimg containerd.Image) containerd.NewContainerOpts {
 	if claimed {
 		return containerd.WithSnapshot(id)
 	}
-	return containerd.WithNewSnapshot(id, cimg)
+	parent := imageChain(img)
+	if parent == "" {
+		return containerd.WithNewSnapshot(id, cimg)
+	}
+	return func(ctx context.Context, client *containerd.Client, c *containers.Container) error {
+		if _, err := client.SnapshotService(c.Snapshotter).Prepare(ctx, id, parent); err != nil {
+			return err
+		}
+		c.SnapshotKey = id
+		c.Image = cimg.Name()
+		return nil
+	}
 }
 
 // adoptSnapshot removes the pool labels from a snapshot a container now
