@@ -113,7 +113,13 @@ func (e *Engine) Create(ctx context.Context, spec ContainerSpec, meta map[string
 		return Container{}, nil, fmt.Errorf("create container: %w", err)
 	}
 	if claimed {
-		e.adoptSnapshot(ctx, id)
+		// The pool's labels go after the answer; if the daemon dies
+		// first, the sweep at start relabels a snapshot a container took.
+		e.cleanups.Add(1)
+		go func() {
+			defer e.cleanups.Done()
+			e.adoptSnapshot(e.rootCtx, id)
+		}()
 	}
 	if err := e.populateVolumes(ctx, &rec); err != nil {
 		_ = e.deleteContainerd(context.WithoutCancel(ctx), id)

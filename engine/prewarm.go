@@ -206,7 +206,7 @@ func snapshotOpt(id string, claimed bool, img storage.Image, cimg containerd.Ima
 func (e *Engine) adoptSnapshot(ctx context.Context, id string) {
 	sn := e.opts.Client.SnapshotService(e.opts.Store.Snapshotter())
 	info := snapshots.Info{Name: id}
-	if _, err := sn.Update(ctx, info, "labels."+labelPrewarm, "labels."+labelGCRoot); err != nil {
+	if _, err := sn.Update(ctx, info, "labels."+labelPrewarm, "labels."+labelGCRoot); err != nil && !errdefs.IsNotFound(err) {
 		log.G(ctx).WithError(err).WithField("snapshot", id).Warn("prewarm: relabel claimed snapshot")
 	}
 }

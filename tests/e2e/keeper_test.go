@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -45,10 +46,24 @@ func TestShimKeeper(t *testing.T) {
 	assert.NilError(t, loadBusybox(d))
 
 	d.Cmd(t, "run", "--rm", "busybox", "true").Assert(t, icmd.Success)
-	first := shimPids(t, d)
-	assert.Assert(t, is.Len(first, 1), "one shared shim stays after the container is gone")
+	// The container's task is deleted after `docker run` has its exit:
+	// under load, a shim that served only that container (one that lost
+	// the race for the group's socket, upstream behaviour) may still be on
+	// its way out. What must remain is exactly one.
+	oneShim := func() []int {
+		t.Helper()
+		var pids []int
+		poll.WaitOn(t, func(poll.LogT) poll.Result {
+			if pids = shimPids(t, d); len(pids) != 1 {
+				return poll.Continue("shims: %s", describePids(pids))
+			}
+			return poll.Success()
+		}, poll.WithTimeout(10*time.Second), poll.WithDelay(100*time.Millisecond))
+		return pids
+	}
+	first := oneShim()
 	d.Cmd(t, "run", "--rm", "busybox", "echo", "again").Assert(t, icmd.Expected{Out: "again"})
-	assert.Check(t, is.DeepEqual(shimPids(t, d), first), "the next container uses the same shim")
+	assert.Check(t, is.DeepEqual(oneShim(), first), "the next container uses the same shim")
 	assert.Check(t, is.Equal(strings.TrimSpace(d.Cmd(t, "ps", "-aq").Assert(t, icmd.Success).Stdout()), ""),
 		"the keeper is not a Docker container")
 	kept, _ := filepath.Glob(filepath.Join(d.ExecRoot(), "containerd", "hyperbox-shim.*"))
@@ -64,9 +79,8 @@ func TestShimKeeper(t *testing.T) {
 
 	// The kept reply names a shim that is gone: the next start spawns one.
 	d.Cmd(t, "run", "--rm", "busybox", "echo", "back").Assert(t, icmd.Expected{Out: "back"})
-	next := shimPids(t, d)
-	assert.Check(t, is.Len(next, 1))
-	assert.Check(t, len(next) == 1 && next[0] != first[0], "a new shim after the idle spell")
+	next := oneShim()
+	assert.Check(t, next[0] != first[0], "a new shim after the idle spell")
 
 	// A stop takes the keeper along; with no container left the shim goes.
 	d.Stop(t)
@@ -78,4 +92,14 @@ func TestShimKeeper(t *testing.T) {
 	}, poll.WithTimeout(10*time.Second), poll.WithDelay(100*time.Millisecond))
 	d.Restart(t)
 	d.Cmd(t, "run", "--rm", "busybox", "true").Assert(t, icmd.Success)
+}
+
+// describePids gives the command lines of pids, for failure messages.
+func describePids(pids []int) string {
+	var b strings.Builder
+	for _, pid := range pids {
+		raw, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
+		fmt.Fprintf(&b, "\n%d: %s", pid, strings.ReplaceAll(string(raw), "\x00", " "))
+	}
+	return b.String()
 }
