@@ -93,6 +93,14 @@ type Engine struct {
 	prewarm *prewarmer
 	// cleanups tracks removals finishing in the background (remove.go).
 	cleanups sync.WaitGroup
+	// taskDeletes counts the task deletes finishRun has under way (they
+	// start in monitor goroutines, so a WaitGroup, whose Add must not race
+	// its Wait, does not fit); Close waits for them.
+	taskDeletes struct {
+		sync.Mutex
+		n    int
+		done *sync.Cond
+	}
 	// keeper keeps the shared shim alive while containers are in use.
 	keeper keeper
 	// restoredAutoRemove lists --rm containers found exited at start.
@@ -317,8 +325,10 @@ func (e *Engine) Close() error {
 		c.mu.Unlock()
 	}
 	e.mu.RUnlock()
-	// Removals finishing in the background complete before containerd's
-	// client goes away.
+	// Task deletes and removals finishing in the background complete
+	// before containerd's client goes away (a task left undeleted keeps its
+	// shim running).
+	e.waitTaskDeletes()
 	e.cleanups.Wait()
 	e.closeKeeper()
 	return nil

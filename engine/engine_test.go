@@ -102,6 +102,9 @@ func newEnv(t *testing.T) *env {
 		for _, c := range x.e.List(ctx) {
 			_ = x.e.Remove(ctx, c.ID, engine.RemoveOptions{Force: true})
 		}
+		// Close waits for the task deletes and removals still under way;
+		// a task left behind would keep its shim running after the test.
+		_ = x.e.Close()
 		_, _ = store.Delete(ctx, img.ID.String(), storage.DeleteOptions{Force: true})
 		client.Close()
 	})

@@ -199,6 +199,9 @@ func (e *Engine) monitor(c *ctr, task containerd.Task, exitC <-chan containerd.E
 		st = <-ch
 	}
 	code, exitedAt, _ := st.Result()
+	// From here until the task is deleted, Close waits.
+	e.taskDeleteStarted()
+	defer e.taskDeleteDone()
 	// Let the copiers drain what the process wrote before it exited; a
 	// daemonized grandchild may hold the pipes open, so do not wait forever.
 	select {
@@ -267,12 +270,40 @@ func (e *Engine) finishRun(c *ctr, task containerd.Task, code int, exitedAt time
 			log.G(ctx).WithError(err).WithField("id", id).Warn("auto-remove")
 		}
 	}
-	// Not tracked by e.cleanups: Close may already be waiting. A delete cut
-	// short by the shutdown is finished by the next start (restoreOne).
+	// Close waits for the delete (monitor counts it, waitTaskDeletes); one
+	// cut short by a shutdown anyway is finished by the next start
+	// (restoreOne).
 	if _, err := task.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
 		log.G(ctx).WithError(err).WithField("id", id).Warn("delete task")
 	}
 	close(gone)
+}
+
+func (e *Engine) taskDeleteStarted() {
+	e.taskDeletes.Lock()
+	e.taskDeletes.n++
+	e.taskDeletes.Unlock()
+}
+
+func (e *Engine) taskDeleteDone() {
+	e.taskDeletes.Lock()
+	e.taskDeletes.n--
+	if e.taskDeletes.n == 0 && e.taskDeletes.done != nil {
+		e.taskDeletes.done.Broadcast()
+	}
+	e.taskDeletes.Unlock()
+}
+
+// waitTaskDeletes waits for the task deletes under way.
+func (e *Engine) waitTaskDeletes() {
+	e.taskDeletes.Lock()
+	defer e.taskDeletes.Unlock()
+	if e.taskDeletes.done == nil {
+		e.taskDeletes.done = sync.NewCond(&e.taskDeletes.Mutex)
+	}
+	for e.taskDeletes.n > 0 {
+		e.taskDeletes.done.Wait()
+	}
 }
 
 // waitTaskGone waits until the task of the container's last run has been
