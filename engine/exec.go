@@ -194,9 +194,6 @@ func (e *Engine) ExecStart(ctx context.Context, id string, opts ExecStartOptions
 		case <-copied:
 		case <-time.After(5 * time.Second):
 		}
-		if _, err := proc.Delete(e.rootCtx); err != nil && !errdefs.IsNotFound(err) {
-			log.G(e.rootCtx).WithError(err).Debug("delete exec process")
-		}
 		dio.Cancel()
 		dio.Close()
 		n := int(code)
@@ -205,6 +202,11 @@ func (e *Engine) ExecStart(ctx context.Context, id string, opts ExecStartOptions
 		x.mu.Unlock()
 		close(x.done)
 		e.emit(&rec, "exec_die", map[string]string{"execID": id, "exitCode": strconv.Itoa(n)})
+		// The exit is recorded and the client answered; the runtime's
+		// record of the process goes after.
+		if _, err := proc.Delete(e.rootCtx); err != nil && !errdefs.IsNotFound(err) {
+			log.G(e.rootCtx).WithError(err).Debug("delete exec process")
+		}
 	}
 	go finish()
 	if opts.Detach {
@@ -327,9 +329,17 @@ func (e *Engine) execProcessSpec(ctx context.Context, rec Container, cfg ExecCon
 	if err != nil {
 		return nil, err
 	}
-	spec, err := cc.Spec(ctx)
+	// The record LoadContainer just read, not a second round trip.
+	info, err := cc.Info(ctx, containerd.WithoutRefreshedMetadata)
 	if err != nil {
 		return nil, err
+	}
+	var spec specs.Spec
+	if err := jsonUnmarshalAny(info.Spec, &spec); err != nil {
+		return nil, err
+	}
+	if spec.Process == nil {
+		return nil, fmt.Errorf("container %s has no process in its spec", rec.ID)
 	}
 	p := *spec.Process
 	p.Args = cfg.Args
