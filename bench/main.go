@@ -16,10 +16,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -237,6 +237,7 @@ func startTargets(ctx context.Context, o options) ([]*target, error) {
 	return append(targets, ref), nil
 }
 
+// loadArchive loads a docker-save archive and checks that tag came with it.
 func loadArchive(ctx context.Context, t *target, path, tag string) error {
 	f, err := os.Open(path)
 	if err != nil {
@@ -247,12 +248,14 @@ func loadArchive(ctx context.Context, t *target, path, tag string) error {
 	if err != nil {
 		return err
 	}
-	defer res.Close()
-	body, err := io.ReadAll(res)
+	body, err := readStream(res)
 	if err != nil {
 		return err
 	}
-	return streamError(body)
+	if !bytes.Contains(body, []byte(tag)) {
+		return fmt.Errorf("load: %q not in %s", tag, body)
+	}
+	return nil
 }
 
 // perContainer derives the memory cost per running container from the idle

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/moby/moby/client"
 )
@@ -15,6 +14,17 @@ func rmImage(ref string) func(ctx context.Context, t *target) (any, error) {
 		_, _ = t.c.ImageRemove(ctx, ref, client.ImageRemoveOptions{Force: true, PruneChildren: true})
 		return nil, nil
 	}
+}
+
+// readStream reads a JSON message stream (load, pull) to its end and fails
+// on an error message in it.
+func readStream(res io.ReadCloser) ([]byte, error) {
+	body, err := io.ReadAll(res)
+	res.Close()
+	if err != nil {
+		return nil, err
+	}
+	return body, streamError(body)
 }
 
 // streamError returns the first error a JSON message stream (load, pull) reports in-band.
@@ -27,29 +37,7 @@ func streamError(body []byte) error {
 
 func runLoad(archive, tag, row string) func(ctx context.Context, t *target, _ any) ([]sample, error) {
 	return func(ctx context.Context, t *target, _ any) ([]sample, error) {
-		s, err := timed(func() error {
-			f, err := os.Open(archive)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			res, err := t.c.ImageLoad(ctx, f)
-			if err != nil {
-				return err
-			}
-			body, err := io.ReadAll(res)
-			res.Close()
-			if err != nil {
-				return err
-			}
-			if err := streamError(body); err != nil {
-				return err
-			}
-			if !bytes.Contains(body, []byte(tag)) {
-				return fmt.Errorf("load: %q not in %s", tag, body)
-			}
-			return nil
-		})
+		s, err := timed(func() error { return loadArchive(ctx, t, archive, tag) })
 		if err != nil {
 			return nil, err
 		}
@@ -68,12 +56,8 @@ func runPull(fx *fixtures) func(ctx context.Context, t *target, _ any) ([]sample
 			if err != nil {
 				return err
 			}
-			body, err := io.ReadAll(res)
-			res.Close()
-			if err != nil {
-				return err
-			}
-			return streamError(body)
+			_, err = readStream(res)
+			return err
 		})
 		if err != nil {
 			return nil, err
