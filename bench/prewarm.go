@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -13,15 +14,26 @@ import (
 // daemon has seen started again and again (hyperboxd's pool has a
 // prepared snapshot of it: a hit) and of an image never used before (a
 // miss). dockerd has no pool; its rows show the same two creates.
+//
+// The network rows start a container on a network containers were started
+// on again and again (hyperboxd's pool has a namespace wired to it: a hit)
+// and on a network never used before (a miss); the start includes the
+// container's network set-up.
 const (
-	rowPoolHit  = "create, often used image (pool hit)"
-	rowPoolMiss = "create, new image (pool miss)"
+	rowPoolHit     = "create, often used image (pool hit)"
+	rowPoolMiss    = "create, new image (pool miss)"
+	rowNetnsHit    = "start, often used network (pool hit)"
+	rowNetnsMiss   = "start, new network (pool miss)"
+	warmNetwork    = "hbx-bench-warm"
+	freshNetworkFm = "hbx-bench-fresh-%d"
 )
 
-// prewarmState holds the never-used images made in setup.
+// prewarmState holds the never-used images and networks made in setup.
 type prewarmState struct {
-	fresh []string
-	next  int
+	fresh    []string
+	freshNet []string
+	nets     []string // every network setup created
+	next     int
 }
 
 // setupPrewarm commits one distinct image per iteration (so each miss
@@ -32,22 +44,40 @@ func setupPrewarm(n int) func(ctx context.Context, t *target) (any, error) {
 		for i := 0; i < n; i++ {
 			id, err := createStart(ctx, t, "sh", "-c", fmt.Sprintf("echo %d > /fresh", i))
 			if err != nil {
-				return nil, err
+				return st, err
 			}
-			if err := waitExit(ctx, t, id); err != nil {
-				_ = remove(ctx, t, id)
-				return nil, err
-			}
+			err = waitExit(ctx, t, id)
 			ref := fmt.Sprintf("hbx-bench-fresh:%d", i)
-			if _, err := t.c.ContainerCommit(ctx, id, client.ContainerCommitOptions{Reference: ref}); err != nil {
-				return nil, err
+			if err == nil {
+				_, err = t.c.ContainerCommit(ctx, id, client.ContainerCommitOptions{Reference: ref})
 			}
 			_ = remove(ctx, t, id)
+			if err != nil {
+				return st, err
+			}
 			st.fresh = append(st.fresh, ref)
 		}
 		for i := 0; i < 3; i++ {
 			if _, err := runOnce(ctx, t, true); err != nil {
-				return nil, err
+				return st, err
+			}
+		}
+		for i := -1; i < n; i++ {
+			name := warmNetwork
+			if i >= 0 {
+				name = fmt.Sprintf(freshNetworkFm, i)
+			}
+			if _, err := t.c.NetworkCreate(ctx, name, client.NetworkCreateOptions{Driver: "bridge"}); err != nil {
+				return st, fmt.Errorf("network create %s: %w", name, err)
+			}
+			st.nets = append(st.nets, name)
+			if i >= 0 {
+				st.freshNet = append(st.freshNet, name)
+			}
+		}
+		for i := 0; i < 3; i++ {
+			if _, err := startOn(ctx, t, warmNetwork); err != nil {
+				return st, err
 			}
 		}
 		return st, nil
@@ -90,11 +120,39 @@ func runPrewarm(ctx context.Context, t *target, v any) ([]sample, error) {
 		return nil, err
 	}
 	miss, err := create(st.fresh[st.next])
+	if err != nil {
+		return nil, err
+	}
+	netHit, err := startOn(ctx, t, warmNetwork)
+	if err != nil {
+		return nil, err
+	}
+	netMiss, err := startOn(ctx, t, st.freshNet[st.next])
 	st.next++
 	if err != nil {
 		return nil, err
 	}
-	return []sample{{row: rowPoolHit, unit: "ms", v: hit}, {row: rowPoolMiss, unit: "ms", v: miss}}, nil
+	return []sample{{row: rowPoolHit, unit: "ms", v: hit}, {row: rowPoolMiss, unit: "ms", v: miss},
+		{row: rowNetnsHit, unit: "ms", v: netHit}, {row: rowNetnsMiss, unit: "ms", v: netMiss}}, nil
+}
+
+// startOn creates a container of busybox on network net and times its
+// start (which sets up its network), then removes it.
+func startOn(ctx context.Context, t *target, net string) (float64, error) {
+	res, err := t.c.ContainerCreate(ctx, client.ContainerCreateOptions{
+		Config:     &container.Config{Image: busyboxTag, Cmd: []string{"true"}},
+		HostConfig: &container.HostConfig{NetworkMode: container.NetworkMode(net)},
+	})
+	if err != nil {
+		return 0, err
+	}
+	t0 := time.Now()
+	_, err = t.c.ContainerStart(ctx, res.ID, client.ContainerStartOptions{})
+	d := ms(time.Since(t0))
+	if rerr := remove(ctx, t, res.ID); err == nil {
+		err = rerr
+	}
+	return d, err
 }
 
 func teardownPrewarm(ctx context.Context, t *target, v any) error {
@@ -105,26 +163,32 @@ func teardownPrewarm(ctx context.Context, t *target, v any) error {
 	for _, ref := range st.fresh {
 		_, _ = t.c.ImageRemove(ctx, ref, client.ImageRemoveOptions{Force: true})
 	}
-	return nil
+	var errs []error
+	for _, n := range st.nets {
+		if _, err := t.c.NetworkRemove(ctx, n, client.NetworkRemoveOptions{}); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // checkPrewarm is the benchmark's assertion that a pool hit makes a
-// container's creation faster than a miss on hyperboxd (medians).
+// container's creation (snapshot pool) and its start (namespace pool)
+// faster than a miss on hyperboxd (medians).
 func checkPrewarm(rs []*result) error {
-	var hit, miss *stats
+	byRow := map[string]*stats{}
 	for _, r := range rs {
-		switch r.Scenario {
-		case rowPoolHit:
-			hit = r.Hyperbox
-		case rowPoolMiss:
-			miss = r.Hyperbox
+		byRow[r.Scenario] = r.Hyperbox
+	}
+	var errs []error
+	for _, p := range [][2]string{{rowPoolHit, rowPoolMiss}, {rowNetnsHit, rowNetnsMiss}} {
+		hit, miss := byRow[p[0]], byRow[p[1]]
+		if hit == nil || miss == nil {
+			continue
+		}
+		if hit.Median >= miss.Median {
+			errs = append(errs, fmt.Errorf("prewarm: %q (median %.1f ms) is not faster than %q (median %.1f ms)", p[0], hit.Median, p[1], miss.Median))
 		}
 	}
-	if hit == nil || miss == nil {
-		return nil
-	}
-	if hit.Median >= miss.Median {
-		return fmt.Errorf("prewarm: a pool hit (median %.1f ms) is not faster than a miss (median %.1f ms)", hit.Median, miss.Median)
-	}
-	return nil
+	return errors.Join(errs...)
 }

@@ -29,11 +29,13 @@ func runScenario(ctx context.Context, s *scenario, targets []*target, n int) []*
 			continue
 		}
 		st, err := s.setup(ctx, t)
+		if st != nil {
+			// A setup that failed half-way hands over what it made, for teardown.
+			states[t] = st
+		}
 		if err != nil {
 			errs[t.label] = fmt.Errorf("setup: %w", err)
-			continue
 		}
-		states[t] = st
 	}
 	for i := 0; i < n; i++ {
 		for _, t := range runOn {

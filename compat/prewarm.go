@@ -24,13 +24,14 @@ func prewarmInfo(st engine.PrewarmStats) (rows [][2]string, warnings []string) {
 	switch {
 	case st.PSI == prewarm.ModeUnavailable:
 		state = "on (fixed pool: no PSI)"
-		warnings = append(warnings, "WARNING: no pressure stall information (PSI) on this kernel; prewarming uses a fixed pool of 2 snapshots")
+		warnings = append(warnings, "WARNING: no pressure stall information (PSI) on this kernel; prewarming uses fixed pools of 2 snapshots and 2 network namespaces")
 	case st.High:
 		state = "paused (memory/io pressure; PSI " + string(st.PSI) + ")"
 	}
 	rows = [][2]string{
 		{"Prewarm", state},
 		{"Prewarm Pool", fmt.Sprintf("%d snapshots for %d images; %d hits, %d misses, %d released", st.Total, len(st.Entries), st.Hits, st.Misses, st.Releases)},
+		{"Prewarm Network Pool", fmt.Sprintf("%d namespaces for %d networks; %d hits, %d misses, %d released", st.Netns.Total, len(st.Netns.Entries), st.Netns.Hits, st.Netns.Misses, st.Netns.Releases)},
 	}
 	return rows, warnings
 }
@@ -54,6 +55,11 @@ func (d *Daemon) Metrics(ctx context.Context) []metrics.Sample {
 		{Name: "hyperbox_prewarm_prepared_total", Type: "counter", Help: "Snapshots prepared for the pool.", Value: float64(st.Prepared)},
 		{Name: "hyperbox_prewarm_failures_total", Type: "counter", Help: "Failed pool preparations.", Value: float64(st.Failures)},
 		{Name: "hyperbox_prewarm_pool_entries", Type: "gauge", Help: "Prewarmed snapshots ready now.", Value: float64(st.Total)},
+		{Name: "hyperbox_prewarm_netns_hits_total", Type: "counter", Help: "Starts that took a network namespace already wired to their network.", Value: float64(st.Netns.Hits)},
+		{Name: "hyperbox_prewarm_netns_misses_total", Type: "counter", Help: "Starts that found no wired network namespace.", Value: float64(st.Netns.Misses)},
+		{Name: "hyperbox_prewarm_netns_releases_total", Type: "counter", Help: "Wired network namespaces discarded unused.", Value: float64(st.Netns.Releases)},
+		{Name: "hyperbox_prewarm_netns_prepared_total", Type: "counter", Help: "Network namespaces wired for the pool.", Value: float64(st.Netns.Prepared)},
+		{Name: "hyperbox_prewarm_netns_pool_entries", Type: "gauge", Help: "Wired network namespaces ready now.", Value: float64(st.Netns.Total)},
 	}
 	for _, r := range st.Readings {
 		scope, _, _ := strings.Cut(r.Name, "/")

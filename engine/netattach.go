@@ -97,10 +97,14 @@ func (e *Engine) setupNetwork(ctx context.Context, c *ctr, cc containerd.Contain
 		}
 		nsPath = "/proc/" + strconv.Itoa(pid) + "/ns/net"
 	case s.usesBridge() && e.opts.Networks != nil:
-		nsPath = e.netnsPath(c.rec.ID)
-		_ = network.DeleteNamespace(nsPath)
-		if err := network.NewNamespace(nsPath); err != nil {
-			return err
+		var spare string
+		nsPath, spare = e.claimFirstNetwork(s)
+		if spare == "" {
+			nsPath = e.netnsPath(c.rec.ID)
+			_ = network.DeleteNamespace(nsPath)
+			if err := network.NewNamespace(nsPath); err != nil {
+				return err
+			}
 		}
 		c.rec.NetNS = nsPath
 		defer func() {
@@ -108,10 +112,12 @@ func (e *Engine) setupNetwork(ctx context.Context, c *ctr, cc containerd.Contain
 				e.teardownNetwork(c)
 			}
 		}()
-		if err := network.LoopbackOnly(nsPath); err != nil {
-			return err
+		if spare == "" {
+			if err := network.LoopbackOnly(nsPath); err != nil {
+				return err
+			}
 		}
-		if err := e.attachEndpoints(c, nsPath); err != nil {
+		if err := e.attachEndpoints(c, nsPath, spare); err != nil {
 			return err
 		}
 	default:
@@ -143,12 +149,32 @@ func withNetNSPath(path string) containerd.UpdateContainerOpts {
 	}
 }
 
-func (e *Engine) attachEndpoints(c *ctr, nsPath string) error {
-	s := &c.rec.Spec
-	atts := s.Networks
-	if len(atts) == 0 {
-		atts = []NetworkAttachment{{Network: "bridge"}}
+// attachments are the networks a bridge-mode container joins, in order.
+func (s *ContainerSpec) attachments() []NetworkAttachment {
+	if len(s.Networks) == 0 {
+		return []NetworkAttachment{{Network: "bridge"}}
 	}
+	return s.Networks
+}
+
+// claimFirstNetwork takes a pool namespace already wired to the
+// container's first network (prewarm_netns.go): its path and the host end
+// of its veth pair, or "" for both on a miss.
+func (e *Engine) claimFirstNetwork(s *ContainerSpec) (nsPath, hostVeth string) {
+	n, err := e.opts.Networks.Get(s.attachments()[0].Network)
+	if err != nil || n.Driver != network.DriverBridge {
+		return "", ""
+	}
+	nsPath, hostVeth, _ = e.claimNetns(n.ID)
+	return nsPath, hostVeth
+}
+
+// attachEndpoints gives the container an endpoint on each of its
+// networks; spare, if not empty, is the host end of a pool veth pair
+// already wired to the first one.
+func (e *Engine) attachEndpoints(c *ctr, nsPath, spare string) error {
+	s := &c.rec.Spec
+	atts := s.attachments()
 	c.rec.Endpoints = map[string]EndpointInfo{}
 	for i, a := range atts {
 		n, err := e.opts.Networks.Get(a.Network)
@@ -170,10 +196,19 @@ func (e *Engine) attachEndpoints(c *ctr, nsPath string) error {
 				names = append(names, s.Hostname)
 			}
 		}
-		ep, err := e.opts.Networks.Attach(nsPath, n.ID, network.AttachRequest{
+		req := network.AttachRequest{
 			ContainerID: c.rec.ID, Name: c.rec.Name, Aliases: a.Aliases, DNSNames: names,
 			IPv4: ip, IfName: "eth" + strconv.Itoa(i),
-		}, i == 0)
+		}
+		var ep network.Endpoint
+		if i == 0 && spare != "" {
+			if ep, err = e.opts.Networks.AttachSpare(nsPath, n.ID, req, true, spare); err != nil {
+				// Not an endpoint yet: DetachAll would not remove it.
+				_ = network.DeleteLink(spare)
+			}
+		} else {
+			ep, err = e.opts.Networks.Attach(nsPath, n.ID, req, i == 0)
+		}
 		if err != nil {
 			return err
 		}

@@ -25,10 +25,12 @@ const (
 	labelGCRoot = "containerd.io/gc.root"
 )
 
-// PrewarmStats is the state of the pool of prepared root filesystem
-// snapshots (engine/prewarm).
+// PrewarmStats is the state of the pools of prepared root filesystem
+// snapshots and of wired network namespaces (engine/prewarm).
 type PrewarmStats struct {
 	prewarm.Stats
+	// Netns is the namespace pool's (empty without networking).
+	Netns   prewarm.Stats
 	Enabled bool
 	// PSI is how pressure is measured: "triggers", "polling" or
 	// "unavailable" (then the pool has a fixed small size).
@@ -36,10 +38,12 @@ type PrewarmStats struct {
 	Readings []prewarm.Reading
 }
 
-// prewarmer is the engine's pool of prepared snapshots and the PSI
-// monitor that empties it under memory or io pressure.
+// prewarmer is the engine's pools of prepared snapshots and of wired
+// network namespaces (prewarm_netns.go), and the PSI monitor that empties
+// them under memory or io pressure.
 type prewarmer struct {
 	pool   *prewarm.Pool
+	netns  *prewarm.Pool // nil without networking
 	mon    *prewarm.Monitor
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -73,6 +77,7 @@ func (s snapshotPool) Discard(ctx context.Context, ent prewarm.Entry) error {
 // small size.
 func (e *Engine) startPrewarm(ctx context.Context) {
 	e.sweepPrewarmed(ctx)
+	e.sweepSpareNetns(ctx)
 	if !e.opts.PrewarmEnabled {
 		return
 	}
@@ -83,25 +88,42 @@ func (e *Engine) startPrewarm(ctx context.Context) {
 	cfg := prewarm.Config{}
 	if len(srcs) == 0 {
 		cfg = prewarm.Config{MaxPerKey: 1, MaxTotal: 2}
-		log.G(ctx).Warn("prewarm: no pressure stall information (PSI) used; using a fixed pool of 2 snapshots")
+		log.G(ctx).Warn("prewarm: no pressure stall information (PSI) used; using fixed pools of 2 snapshots and 2 network namespaces")
 	}
-	pool := prewarm.NewPool(snapshotPool{e}, cfg)
+	pw := &prewarmer{pool: prewarm.NewPool(snapshotPool{e}, cfg), done: make(chan struct{})}
+	if e.opts.Networks != nil {
+		pw.netns = prewarm.NewPool(netnsPool{e}, cfg)
+		e.opts.Networks.OnRemove(e.forgetNetwork)
+	}
 	mon := prewarm.NewMonitor(prewarm.MonitorConfig{Sources: srcs, OnChange: func(high bool) {
 		log.G(ctx).WithField("high", high).Info("prewarm: memory/io pressure changed")
-		pool.SetHigh(high)
+		for _, p := range pw.pools() {
+			p.SetHigh(high)
+		}
 	}})
+	pw.mon = mon
 	rctx, cancel := context.WithCancel(e.rootCtx)
-	pw := &prewarmer{pool: pool, mon: mon, cancel: cancel, done: make(chan struct{})}
-	pool.Start(rctx)
+	pw.cancel = cancel
+	for _, p := range pw.pools() {
+		p.Start(rctx)
+	}
 	go func() {
 		defer close(pw.done)
 		mon.Run(rctx)
 	}()
 	e.prewarm = pw
-	log.G(ctx).WithField("psi", mon.Mode()).WithField("sources", len(srcs)).Info("prewarm: snapshot pool started")
+	log.G(ctx).WithField("psi", mon.Mode()).WithField("sources", len(srcs)).Info("prewarm: pools started")
 }
 
-// stopPrewarm stops the monitor and discards every pool snapshot.
+// pools are the pools that exist.
+func (pw *prewarmer) pools() []*prewarm.Pool {
+	if pw.netns == nil {
+		return []*prewarm.Pool{pw.pool}
+	}
+	return []*prewarm.Pool{pw.pool, pw.netns}
+}
+
+// stopPrewarm stops the monitor and discards every pool entry.
 func (e *Engine) stopPrewarm() {
 	pw := e.prewarm
 	if pw == nil {
@@ -109,7 +131,9 @@ func (e *Engine) stopPrewarm() {
 	}
 	pw.cancel()
 	<-pw.done
-	pw.pool.Close(e.rootCtx)
+	for _, p := range pw.pools() {
+		p.Close(e.rootCtx)
+	}
 	e.collectGarbage(e.rootCtx)
 }
 
@@ -236,8 +260,13 @@ func (e *Engine) PrewarmStats() PrewarmStats {
 	if e == nil || e.prewarm == nil {
 		return PrewarmStats{PSI: prewarm.ModeUnavailable}
 	}
+	var netns prewarm.Stats
+	if e.prewarm.netns != nil {
+		netns = e.prewarm.netns.Stats()
+	}
 	return PrewarmStats{
 		Stats:    e.prewarm.pool.Stats(),
+		Netns:    netns,
 		Enabled:  true,
 		PSI:      e.prewarm.mon.Mode(),
 		Readings: e.prewarm.mon.Readings(),

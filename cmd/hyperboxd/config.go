@@ -73,8 +73,8 @@ func newFlags(cfg *Config) *pflag.FlagSet {
 	fs.StringVar(&cfg.BIP, "bip", "", "Address and prefix of the default bridge network (e.g. 172.17.0.1/16)")
 	fs.StringVar(&cfg.ConfigFile, "config-file", "", "Daemon configuration file (daemon.json)")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "Set default address and port to serve the metrics api on (Prometheus format at /metrics)")
-	fs.BoolVar(&cfg.Prewarm, "prewarm", false, "Keep prepared root filesystem snapshots of recently used images (paused under memory/io pressure)")
-	fs.BoolVar(&cfg.PrewarmNoPressure, "prewarm-ignore-pressure", false, "Size the prewarm pool without pressure stall information (a fixed pool of 2)")
+	fs.BoolVar(&cfg.Prewarm, "prewarm", false, "Keep prepared root filesystem snapshots of recently used images and network namespaces wired to recently used networks (emptied under memory/io pressure)")
+	fs.BoolVar(&cfg.PrewarmNoPressure, "prewarm-ignore-pressure", false, "Size the prewarm pools without pressure stall information (fixed pools of 2)")
 	fs.DurationVar(&cfg.ShimLinger, "shim-linger", 60*time.Second, "How long the shared container shim is kept after the last container activity (0: not kept)")
 	return fs
 }

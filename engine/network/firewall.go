@@ -56,7 +56,9 @@ func setupFirewall() error {
 	defer iptMu.Unlock()
 	for _, c := range []struct{ table, chain string }{{"filter", chainForward}, {"filter", chainIsolation}, {"nat", chainNAT}} {
 		if ipt("-t", c.table, "-n", "-L", c.chain) != nil {
-			if err := ipt("-t", c.table, "-N", c.chain); err != nil {
+			// Another hyperboxd starting at the same time may create it
+			// between the check and -N.
+			if err := ipt("-t", c.table, "-N", c.chain); err != nil && ipt("-t", c.table, "-n", "-L", c.chain) != nil {
 				return err
 			}
 		}

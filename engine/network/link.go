@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 
+	"github.com/containerd/errdefs"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 )
@@ -49,7 +50,7 @@ func ensureBridge(name string, gw netip.Addr, subnet netip.Prefix) error {
 }
 
 // deleteLink removes an interface if it exists.
-func deleteLink(name string) error {
+func DeleteLink(name string) error {
 	link, err := netlink.LinkByName(name)
 	if err != nil {
 		return nil
@@ -63,11 +64,46 @@ func deleteLink(name string) error {
 // the peer in its namespace, rather than moving it there, spares the RCU
 // grace period a move between namespaces waits for.
 func plugVeth(nsPath, bridge, ifName string, ip netip.Prefix, gw netip.Addr, mac string, defaultRoute bool) (string, error) {
+	hostName := "veth" + randHex(7)
+	err := addVeth(nsPath, bridge, hostName, ifName, mac, func(h *netlink.Handle) error {
+		return configureInside(h, ifName, ip, gw, defaultRoute)
+	})
+	if err != nil {
+		return "", err
+	}
+	return hostName, nil
+}
+
+// PlugSpare wires a namespace to a network's bridge ahead of a container
+// (the prewarm pool): the host end hostName on the bridge and up, the
+// peer ifName inside the namespace, down and without an address until
+// AttachSpare gives it the container's. Errors: NotFound, InvalidArgument.
+func (m *Manager) PlugSpare(nsPath, ref, hostName, ifName string) error {
+	m.mu.Lock()
+	n, err := m.lookupLocked(ref)
+	var bridge string
+	if err == nil {
+		bridge = n.Bridge
+		if n.Driver != DriverBridge {
+			err = fmt.Errorf("network %s cannot be attached to: %w", n.Name, errdefs.ErrInvalidArgument)
+		}
+	}
+	m.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return addVeth(nsPath, bridge, hostName, ifName, "", nil)
+}
+
+// addVeth creates the pair hostName (on bridge, then up) and ifName
+// (inside the namespace at nsPath, with mac unless empty); inside, if not
+// nil, runs in the namespace after the pair exists. On error nothing is
+// left on the host.
+func addVeth(nsPath, bridge, hostName, ifName, mac string, inside func(h *netlink.Handle) error) error {
 	br, err := netlink.LinkByName(bridge)
 	if err != nil {
-		return "", fmt.Errorf("bridge %s: %w", bridge, err)
+		return fmt.Errorf("bridge %s: %w", bridge, err)
 	}
-	hostName := "veth" + randHex(7)
 	err = inNamespace(nsPath, func(ns netns.NsHandle) error {
 		veth := &netlink.Veth{
 			LinkAttrs: netlink.LinkAttrs{Name: hostName, MasterIndex: br.Attrs().Index, TxQLen: -1},
@@ -79,28 +115,49 @@ func plugVeth(nsPath, bridge, ifName string, ip netip.Prefix, gw netip.Addr, mac
 		if err := netlink.LinkAdd(veth); err != nil {
 			return fmt.Errorf("create veth: %w", err)
 		}
+		if inside == nil {
+			return nil
+		}
 		h, err := netlink.NewHandleAt(ns)
 		if err != nil {
 			return err
 		}
 		defer h.Close()
+		return inside(h)
+	})
+	if err == nil {
+		var host netlink.Link
+		if host, err = netlink.LinkByName(hostName); err == nil {
+			err = netlink.LinkSetUp(host)
+		}
+	}
+	if err != nil {
+		_ = DeleteLink(hostName)
+		return err
+	}
+	return nil
+}
+
+// configureSpare gives a spare's interface (see PlugSpare) the endpoint's
+// MAC and address, brings it up and adds the default route if asked.
+func configureSpare(nsPath, ifName string, ip netip.Prefix, gw netip.Addr, mac string, defaultRoute bool) error {
+	return inNamespace(nsPath, func(ns netns.NsHandle) error {
+		h, err := netlink.NewHandleAt(ns)
+		if err != nil {
+			return err
+		}
+		defer h.Close()
+		link, err := h.LinkByName(ifName)
+		if err != nil {
+			return err
+		}
+		if hw, err := net.ParseMAC(mac); err == nil {
+			if err := h.LinkSetHardwareAddr(link, hw); err != nil {
+				return fmt.Errorf("set MAC address of %s: %w", ifName, err)
+			}
+		}
 		return configureInside(h, ifName, ip, gw, defaultRoute)
 	})
-	fail := func(err error) (string, error) {
-		_ = deleteLink(hostName)
-		return "", err
-	}
-	if err != nil {
-		return fail(err)
-	}
-	host, err := netlink.LinkByName(hostName)
-	if err != nil {
-		return fail(err)
-	}
-	if err := netlink.LinkSetUp(host); err != nil {
-		return fail(err)
-	}
-	return hostName, nil
 }
 
 func configureInside(h *netlink.Handle, ifName string, ip netip.Prefix, gw netip.Addr, defaultRoute bool) error {

@@ -51,6 +51,17 @@ type Manager struct {
 	opts Options
 	mu   sync.Mutex
 	nets map[string]*Network
+	// onRemove is told a network's ID before the network goes.
+	onRemove func(id string)
+}
+
+// OnRemove sets fn to be called with a network's ID when it is being
+// removed, before its bridge goes (the prewarm pool drops the namespaces
+// it wired to it). fn must not call the manager.
+func (m *Manager) OnRemove(fn func(id string)) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.onRemove = fn
 }
 
 // CreateRequest describes a user-defined network.
@@ -310,12 +321,12 @@ func (m *Manager) Create(req CreateRequest) (Network, error) {
 		Attachable: req.Attachable, Labels: nonNilMap(req.Labels), Options: nonNilMap(req.Options), Bridge: bridge,
 		Subnet: sub, Gateway: gw, IPRange: req.IPRange, Endpoints: map[string]*Endpoint{}}
 	if err := ensureBridge(n.Bridge, n.Gateway, n.Subnet); err != nil {
-		_ = deleteLink(n.Bridge)
+		_ = DeleteLink(n.Bridge)
 		return Network{}, err
 	}
 	if err := addNetworkRules(n); err != nil {
 		removeNetworkRules(n)
-		_ = deleteLink(n.Bridge)
+		_ = DeleteLink(n.Bridge)
 		return Network{}, err
 	}
 	m.nets[id] = n
@@ -344,8 +355,11 @@ func (m *Manager) Remove(ref string) (Network, error) {
 	if len(n.Endpoints) > 0 {
 		return Network{}, fmt.Errorf("error while removing network: network %s id %s has active endpoints: %w", n.Name, n.ID, errdefs.ErrPermissionDenied)
 	}
+	if m.onRemove != nil {
+		m.onRemove(n.ID)
+	}
 	removeNetworkRules(n)
-	if err := deleteLink(n.Bridge); err != nil {
+	if err := DeleteLink(n.Bridge); err != nil {
 		return Network{}, err
 	}
 	delete(m.nets, n.ID)
@@ -355,6 +369,17 @@ func (m *Manager) Remove(ref string) (Network, error) {
 // Attach plugs a container's namespace into a network and returns the
 // endpoint. Errors: NotFound, Conflict (address in use), Unavailable.
 func (m *Manager) Attach(nsPath, ref string, req AttachRequest, defaultRoute bool) (Endpoint, error) {
+	return m.attach(nsPath, ref, req, defaultRoute, "")
+}
+
+// AttachSpare makes the endpoint of a namespace PlugSpare already wired
+// to the network (hostVeth its host end, req.IfName the interface inside):
+// the address and MAC are chosen and set now.
+func (m *Manager) AttachSpare(nsPath, ref string, req AttachRequest, defaultRoute bool, hostVeth string) (Endpoint, error) {
+	return m.attach(nsPath, ref, req, defaultRoute, hostVeth)
+}
+
+func (m *Manager) attach(nsPath, ref string, req AttachRequest, defaultRoute bool, spare string) (Endpoint, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	n, err := m.lookupLocked(ref)
@@ -374,11 +399,15 @@ func (m *Manager) Attach(nsPath, ref string, req AttachRequest, defaultRoute boo
 	ep := &Endpoint{ID: newID(), NetworkID: n.ID, ContainerID: req.ContainerID, Name: req.Name,
 		Aliases: slices.Clone(req.Aliases), DNSNames: slices.Clone(req.DNSNames), IfName: req.IfName,
 		IP: netip.PrefixFrom(ip, n.Subnet.Bits()), Gateway: n.Gateway, MAC: macFor(ip)}
-	host, err := plugVeth(nsPath, n.Bridge, req.IfName, ep.IP, n.Gateway, ep.MAC, defaultRoute && !n.Internal)
-	if err != nil {
+	route := defaultRoute && !n.Internal
+	if spare != "" {
+		if err := configureSpare(nsPath, req.IfName, ep.IP, n.Gateway, ep.MAC, route); err != nil {
+			return Endpoint{}, err
+		}
+		ep.HostVeth = spare
+	} else if ep.HostVeth, err = plugVeth(nsPath, n.Bridge, req.IfName, ep.IP, n.Gateway, ep.MAC, route); err != nil {
 		return Endpoint{}, err
 	}
-	ep.HostVeth = host
 	n.Endpoints[req.ContainerID] = ep
 	return *ep, m.saveLocked()
 }
@@ -395,7 +424,7 @@ func (m *Manager) Detach(ref, containerID string) error {
 	if !ok {
 		return nil
 	}
-	_ = deleteLink(ep.HostVeth)
+	_ = DeleteLink(ep.HostVeth)
 	delete(n.Endpoints, containerID)
 	return m.saveLocked()
 }
@@ -406,7 +435,7 @@ func (m *Manager) DetachAll(containerID string) {
 	defer m.mu.Unlock()
 	for _, n := range m.nets {
 		if ep, ok := n.Endpoints[containerID]; ok {
-			_ = deleteLink(ep.HostVeth)
+			_ = DeleteLink(ep.HostVeth)
 			delete(n.Endpoints, containerID)
 		}
 	}
@@ -421,7 +450,7 @@ func (m *Manager) Retain(running func(containerID string) bool) {
 	for _, n := range m.nets {
 		for cid, ep := range n.Endpoints {
 			if !running(cid) {
-				_ = deleteLink(ep.HostVeth)
+				_ = DeleteLink(ep.HostVeth)
 				delete(n.Endpoints, cid)
 			}
 		}
@@ -443,7 +472,7 @@ func (m *Manager) Shutdown() {
 	for _, n := range m.nets {
 		if n.Driver == DriverBridge {
 			removeNetworkRules(n)
-			_ = deleteLink(n.Bridge)
+			_ = DeleteLink(n.Bridge)
 		}
 	}
 	teardownFirewall()

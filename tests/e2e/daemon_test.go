@@ -339,13 +339,7 @@ func TestDaemonRestartAfterSIGKILL(t *testing.T) {
 	waitForLog(t, d, name, "ready")
 	pid := inspect(t, d, "{{.State.Pid}}", name)
 
-	assert.NilError(t, syscall.Kill(d.Pid(), syscall.SIGKILL))
-	poll.WaitOn(t, func(poll.LogT) poll.Result {
-		if d.Pid() != 0 && alive(d.Pid()) {
-			return poll.Continue("hyperboxd still running")
-		}
-		return poll.Success()
-	}, poll.WithTimeout(10*time.Second), poll.WithDelay(50*time.Millisecond))
+	killDaemon(t, d)
 	_, err := os.Stat(d.Socket())
 	assert.Check(t, err == nil, "SIGKILL leaves the socket file behind: %v", err)
 
@@ -473,6 +467,18 @@ func procsWith(t *testing.T, exe, s string) []int {
 }
 
 // alive reports whether pid exists and is not a zombie.
+// killDaemon SIGKILLs the daemon and waits until it is gone.
+func killDaemon(t *testing.T, d *daemon.Daemon) {
+	t.Helper()
+	assert.NilError(t, syscall.Kill(d.Pid(), syscall.SIGKILL))
+	poll.WaitOn(t, func(poll.LogT) poll.Result {
+		if d.Pid() != 0 && alive(d.Pid()) {
+			return poll.Continue("hyperboxd still running")
+		}
+		return poll.Success()
+	}, poll.WithTimeout(10*time.Second), poll.WithDelay(50*time.Millisecond))
+}
+
 func alive(pid int) bool {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {

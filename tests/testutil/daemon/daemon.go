@@ -87,6 +87,7 @@ type Daemon struct {
 	configDir  string   // DOCKER_CONFIG for the CLI
 	cgroup     string   // dockerd only: --cgroup-parent, removed on Shutdown
 	extraArgs  []string // WithArgs: appended to the daemon's command line
+	cgroup2    string   // WithCgroup2: the group the daemon starts in
 	networking bool     // WithNetworking
 	hostNet    *hostNet // dockerd WithNetworking: what teardown restores
 
@@ -289,6 +290,15 @@ func (d *Daemon) start() error {
 	cmd.Dir = d.root
 	// If the test binary dies (e.g. -timeout panic), ask the daemon to shut down too.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	if d.cgroup2 != "" {
+		cg, err := os.Open(d.cgroup2)
+		if err != nil {
+			lf.Close()
+			return err
+		}
+		defer cg.Close()
+		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, int(cg.Fd())
+	}
 	if err := cmd.Start(); err != nil {
 		lf.Close()
 		return err

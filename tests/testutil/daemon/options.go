@@ -20,6 +20,13 @@ func WithArgs(args ...string) Option {
 	return func(d *Daemon) { d.extraArgs = append(d.extraArgs, args...) }
 }
 
+// WithCgroup2 starts the daemon in the cgroup v2 group at dir (on a v1/v2
+// hybrid host, a directory of the unified hierarchy), so that its own
+// cgroup's pressure files are that group's. The test owns the group.
+func WithCgroup2(dir string) Option {
+	return func(d *Daemon) { d.cgroup2 = dir }
+}
+
 // Root returns the daemon's private directory under /tmp (socket, data-root,
 // exec-root, log), removed on Shutdown.
 func (d *Daemon) Root() string { return d.root }
