@@ -328,13 +328,21 @@ func (e *Engine) teardownNetwork(c *ctr) {
 	if e.opts.Networks != nil {
 		e.opts.Networks.DetachAll(c.rec.ID)
 	}
-	if c.rec.NetNS != "" {
-		if err := network.DeleteNamespace(c.rec.NetNS); err != nil {
-			log.G(e.rootCtx).WithError(err).Warn("delete network namespace")
-		}
-		c.rec.NetNS = ""
-	}
+	e.releaseNetns(c)
 	c.rec.Endpoints = nil
+}
+
+// releaseNetns removes the container's pinned network namespace. After a
+// daemon restart that found the task gone, it is all that is left of the
+// network (Networks.Retain drops the endpoints).
+func (e *Engine) releaseNetns(c *ctr) {
+	if c.rec.NetNS == "" {
+		return
+	}
+	if err := network.DeleteNamespace(c.rec.NetNS); err != nil {
+		log.G(e.rootCtx).WithError(err).WithField("id", c.rec.ID).Warn("delete network namespace")
+	}
+	c.rec.NetNS = ""
 }
 
 // restoreNetwork brings back the daemon-side parts of a running

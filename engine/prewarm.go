@@ -85,9 +85,10 @@ func (e *Engine) startPrewarm(ctx context.Context) {
 	if !e.opts.PrewarmIgnorePressure {
 		srcs = prewarm.FindSources("/proc", "/sys/fs/cgroup")
 	}
-	cfg := prewarm.Config{}
+	// A claim's refill waits until the claiming create or start is done.
+	cfg := prewarm.Config{RefillDelay: 100 * time.Millisecond}
 	if len(srcs) == 0 {
-		cfg = prewarm.Config{MaxPerKey: 1, MaxTotal: 2}
+		cfg.MaxPerKey, cfg.MaxTotal = 1, 2
 		log.G(ctx).Warn("prewarm: no pressure stall information (PSI) used; using fixed pools of 2 snapshots and 2 network namespaces")
 	}
 	pw := &prewarmer{pool: prewarm.NewPool(snapshotPool{e}, cfg), done: make(chan struct{})}
@@ -209,7 +210,14 @@ func (e *Engine) claimSnapshot(img storage.Image) (id string, ok bool) {
 // HyperBox does not use), three round trips more per create.
 func snapshotOpt(id string, claimed bool, img storage.Image, cimg containerd.Image) containerd.NewContainerOpts {
 	if claimed {
-		return containerd.WithSnapshot(id)
+		// The pool prepared it under this key: containerd's WithSnapshot
+		// would ask the snapshotter for its mounts first, one round trip
+		// for what the pool already knows.
+		return func(ctx context.Context, client *containerd.Client, c *containers.Container) error {
+			c.SnapshotKey = id
+			c.Image = cimg.Name()
+			return nil
+		}
 	}
 	parent := imageChain(img)
 	if parent == "" {

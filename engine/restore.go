@@ -77,6 +77,7 @@ func (e *Engine) restoreOne(ctx context.Context, c *ctr) {
 	cc, err := e.opts.Client.LoadContainer(ctx, c.rec.ID)
 	if err != nil {
 		lg.WithError(err).Warn("containerd container is gone; marking the container dead")
+		e.releaseNetns(c)
 		c.rec.State.Running = false
 		c.rec.State.Status = StatusDead
 		c.rec.State.Dead = true
@@ -95,6 +96,7 @@ func (e *Engine) restoreOne(ctx context.Context, c *ctr) {
 		}
 		if c.rec.State.Running {
 			// The task vanished (e.g. host reboot): record an unknown exit.
+			e.releaseNetns(c)
 			c.rec.State = State{Status: StatusExited, ExitCode: 255, StartedAt: c.rec.State.StartedAt, FinishedAt: nowUTC()}
 			_ = e.save(c)
 		}

@@ -35,8 +35,13 @@ type Config struct {
 	// claimed once keeps one entry for about two half-lives.
 	HalfLife time.Duration
 	// Interval is the period of the refill/trim pass (default 5 s); a
-	// claim or a pressure change runs one at once.
+	// claim or a pressure change runs one after RefillDelay.
 	Interval time.Duration
+	// RefillDelay puts off the pass a claim asks for (default none), so
+	// that the refill does not compete with the work of the container
+	// that just took an entry: preparing the next snapshot or namespace
+	// takes the same locks (containerd's metadata database, rtnl).
+	RefillDelay time.Duration
 	// Now replaces time.Now in tests.
 	Now func() time.Time
 }
@@ -112,6 +117,13 @@ func (p *Pool) Start(ctx context.Context) {
 			case <-ctx.Done():
 				return
 			case <-p.kick:
+				if p.cfg.RefillDelay > 0 {
+					select {
+					case <-ctx.Done():
+						return
+					case <-time.After(p.cfg.RefillDelay):
+					}
+				}
 			case <-t.C:
 			}
 			p.Reconcile(ctx)
