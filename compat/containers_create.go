@@ -57,16 +57,18 @@ func (d *Daemon) ContainerCreate(ctx context.Context, name string, req *containe
 	if err := d.networkSpec(&spec, merged, hc, req.NetworkingConfig); err != nil {
 		return container.CreateResponse{}, err
 	}
-	cfgJSON, _ := json.Marshal(merged)
 	hcJSON, _ := json.Marshal(hc)
-	rec, warnings, err := d.engine.Create(ctx, spec, map[string][]byte{metaConfig: cfgJSON, metaHostConfig: hcJSON})
+	rec, warnings, err := d.engine.CreateFrom(ctx, img, spec, func(id string) map[string][]byte {
+		cfg := *merged
+		if cfg.Hostname == "" {
+			// dockerd shows the generated hostname (the short ID) in Config.
+			cfg.Hostname = id[:12]
+		}
+		cfgJSON, _ := json.Marshal(&cfg)
+		return map[string][]byte{metaConfig: cfgJSON, metaHostConfig: hcJSON}
+	})
 	if err != nil {
 		return container.CreateResponse{}, containerError(name, err)
-	}
-	if merged.Hostname == "" {
-		// dockerd shows the generated hostname (the short ID) in Config.
-		merged.Hostname = rec.ID[:12]
-		_ = d.engine.SetMeta(ctx, rec.ID, metaConfig, merged)
 	}
 	return container.CreateResponse{ID: rec.ID, Warnings: nonNil(warnings)}, nil
 }

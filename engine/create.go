@@ -11,6 +11,8 @@ import (
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
+
+	"github.com/hyperbox/hyperbox/storage"
 )
 
 // Create records a new container and prepares its root filesystem snapshot
@@ -21,6 +23,13 @@ func (e *Engine) Create(ctx context.Context, spec ContainerSpec, meta map[string
 	if err != nil {
 		return Container{}, nil, err
 	}
+	return e.CreateFrom(ctx, img, spec, func(string) map[string][]byte { return meta })
+}
+
+// CreateFrom is Create for an image the caller has already looked up
+// (spec.Image names it); meta is asked for the upper layer's data once
+// the container's ID is known.
+func (e *Engine) CreateFrom(ctx context.Context, img storage.Image, spec ContainerSpec, meta func(id string) map[string][]byte) (Container, []string, error) {
 	runtime := spec.Runtime
 	if runtime == "" {
 		runtime = e.opts.DefaultRuntime
@@ -72,7 +81,7 @@ func (e *Engine) Create(ctx context.Context, spec ContainerSpec, meta map[string
 	}
 	rec.Spec.Name = name
 	rec.LogPath = filepath.Join(e.dir(id), id+"-json.log")
-	for k, v := range meta {
+	for k, v := range meta(id) {
 		if rec.Meta == nil {
 			rec.Meta = map[string][]byte{}
 		}
@@ -101,7 +110,7 @@ func (e *Engine) Create(ctx context.Context, spec ContainerSpec, meta map[string
 		cleanup()
 		return Container{}, nil, err
 	}
-	_, err = e.opts.Client.NewContainer(ctx, id,
+	_, err = e.opts.Client.NewContainer(e.withCreateLease(ctx), id,
 		containerd.WithImage(cimg),
 		containerd.WithSnapshotter(e.opts.Store.Snapshotter()),
 		snapshotOpt(id, claimed, img, cimg),

@@ -83,6 +83,7 @@ type Options struct {
 // Engine manages all containers of one daemon.
 type Engine struct {
 	opts      Options
+	lease     createLease // engine/lease.go
 	rootCtx   context.Context
 	namespace string
 
@@ -330,6 +331,7 @@ func (e *Engine) Close() error {
 	// shim running).
 	e.waitTaskDeletes()
 	e.cleanups.Wait()
+	e.closeCreateLease()
 	e.closeKeeper()
 	return nil
 }

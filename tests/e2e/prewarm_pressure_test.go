@@ -75,10 +75,12 @@ func TestPrewarmDrainsUnderMemoryPressure(t *testing.T) {
 	cgroupStall := labelledMetric(t, addr, "hyperbox_psi_memory_some_stall_seconds_total", `scope="cgroup"`)
 
 	stop := cg.startHog(t, hog, file)
+	began := time.Now()
 	waitMetric("hyperbox_prewarm_paused", "1", positive, 30*time.Second)
 	for _, p := range pools {
 		waitMetric(p, "0", zero, 5*time.Second)
 	}
+	t.Logf("pools drained %v after the workload started", time.Since(began).Round(100*time.Millisecond))
 	assert.Check(t, metric(t, addr, "hyperbox_prewarm_releases_total")+metric(t, addr, "hyperbox_prewarm_netns_releases_total") >= releases+2,
 		"both pools' entries are released")
 	if cg.daemonDir != "" {
