@@ -110,7 +110,7 @@ func (e *Engine) CreateFrom(ctx context.Context, img storage.Image, spec Contain
 		cleanup()
 		return Container{}, nil, err
 	}
-	_, err = e.opts.Client.NewContainer(e.withCreateLease(ctx), id,
+	cc, err := e.opts.Client.NewContainer(e.withCreateLease(ctx), id,
 		containerd.WithImage(cimg),
 		containerd.WithSnapshotter(e.opts.Store.Snapshotter()),
 		snapshotOpt(id, claimed, img, cimg),
@@ -135,7 +135,7 @@ func (e *Engine) CreateFrom(ctx context.Context, img storage.Image, spec Contain
 		cleanup()
 		return Container{}, nil, err
 	}
-	c := &ctr{rec: rec, exitCh: make(chan struct{}), runDone: closedChan(), removedCh: make(chan struct{})}
+	c := &ctr{rec: rec, cc: cc, exitCh: make(chan struct{}), runDone: closedChan(), removedCh: make(chan struct{})}
 	c.mu.Lock()
 	err = e.save(c)
 	c.mu.Unlock()

@@ -145,6 +145,10 @@ type ctr struct {
 	restartDelay  time.Duration
 	// dns is the container's embedded DNS server, if any.
 	dns io.Closer
+	// cc is containerd's handle on the container when this daemon created
+	// it (nil after a restart: start loads it). NewTask reads the record
+	// again, so the handle never goes stale.
+	cc containerd.Container
 }
 
 // New builds an engine and restores the containers recorded under Root,

@@ -83,14 +83,20 @@ func (e *Engine) fifoSet(c *ctr) *cio.FIFOSet {
 // startLocked creates and starts the task. The caller holds c.mu.
 func (e *Engine) startLocked(ctx context.Context, c *ctr) error {
 	c.waitTaskGone()
-	cc, err := e.opts.Client.LoadContainer(ctx, c.rec.ID)
-	if err != nil {
-		return fmt.Errorf("load container: %w", err)
+	cc := c.cc
+	if cc == nil {
+		var err error
+		if cc, err = e.opts.Client.LoadContainer(ctx, c.rec.ID); err != nil {
+			return fmt.Errorf("load container: %w", err)
+		}
 	}
 	// A task left from an earlier run (e.g. the daemon died before cleaning
-	// up) must go before a new one can be created.
-	if old, err := cc.Task(ctx, nil); err == nil {
-		_, _ = old.Delete(ctx, containerd.WithProcessKill)
+	// up) must go before a new one can be created. A container this daemon
+	// created and never started has none.
+	if c.cc == nil || !c.rec.State.StartedAt.IsZero() {
+		if old, err := cc.Task(ctx, nil); err == nil {
+			_, _ = old.Delete(ctx, containerd.WithProcessKill)
+		}
 	}
 	if err := os.MkdirAll(e.execDir(c.rec.ID), 0o700); err != nil {
 		return err
@@ -149,9 +155,7 @@ func (e *Engine) startLocked(ctx context.Context, c *ctr) error {
 	c.rec.State = State{Status: StatusRunning, Running: true, Pid: int(task.Pid()), StartedAt: now, Health: health}
 	c.rec.ManuallyStopped = false
 	c.stdinClosed = false
-	if err := e.save(c); err != nil {
-		log.G(ctx).WithError(err).Warn("save container state")
-	}
+	e.saveLater(c)
 	e.emit(&c.rec, "start", nil)
 	e.startHealth(c)
 	go e.monitor(c, task, exitC, c.runDone)
@@ -238,9 +242,10 @@ func (e *Engine) finishRun(c *ctr, task containerd.Task, code int, exitedAt time
 		FinishedAt: exitedAt.UTC(),
 		Health:     c.rec.State.Health,
 	}
-	if err := e.save(c); err != nil {
-		log.G(ctx).WithError(err).Warn("save container state")
-	}
+	// Written after the waiters are woken (a --rm removal usually gets the
+	// lock first and the write is skipped); a restart reads the exit from
+	// the task, which is deleted only later.
+	e.saveLater(c)
 	if oom {
 		e.emit(&c.rec, "oom", nil)
 	}
@@ -356,4 +361,24 @@ func newTaskRetrying(ctx context.Context, id string, create func() (containerd.T
 		log.G(ctx).WithError(err).WithField("id", id).Debug("shim start raced; creating the task again")
 		time.Sleep(time.Duration(10+5*attempt) * time.Millisecond)
 	}
+}
+
+// saveLater writes the container's record after the caller (who holds
+// c.mu) has answered: the write waits for the lock and saves the record
+// as it is then, so it never puts back an older state than a later save.
+// A daemon that dies first finds the task at restart, which is what the
+// record would have said. Close waits for it.
+func (e *Engine) saveLater(c *ctr) {
+	e.cleanups.Add(1)
+	go func() {
+		defer e.cleanups.Done()
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.rec.State.Status == StatusRemoving {
+			return // its record directory is going
+		}
+		if err := e.save(c); err != nil {
+			log.G(e.rootCtx).WithError(err).WithField("id", c.rec.ID).Warn("save container state")
+		}
+	}()
 }
