@@ -21,6 +21,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/hyperbox/hyperbox/engine/events"
 	"github.com/hyperbox/hyperbox/engine/internal/broadcast"
@@ -149,6 +150,9 @@ type ctr struct {
 	// it (nil after a restart: start loads it). NewTask reads the record
 	// again, so the handle never goes stale.
 	cc containerd.Container
+	// procSpec is the process of the container's OCI spec, read at its
+	// first exec (engine/exec.go).
+	procSpec *specs.Process
 }
 
 // New builds an engine and restores the containers recorded under Root,

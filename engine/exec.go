@@ -144,12 +144,20 @@ func (e *Engine) ExecStart(ctx context.Context, id string, opts ExecStartOptions
 		return err
 	}
 	c.mu.Lock()
-	task, rec := c.task, c.rec
+	task, rec, base := c.task, c.rec, c.procSpec
 	c.mu.Unlock()
 	if task == nil || !rec.State.Running {
 		return fmt.Errorf("container %s is not running: %w", rec.ID, errdefs.ErrConflict)
 	}
-	pspec, err := e.execProcessSpec(ctx, rec, cfg)
+	if base == nil {
+		if base, err = e.loadProcessSpec(ctx, rec.ID); err != nil {
+			return e.execFailed(x, &rec, opts, err)
+		}
+		c.mu.Lock()
+		c.procSpec = base
+		c.mu.Unlock()
+	}
+	pspec, err := execProcessSpec(base, rec, cfg)
 	if err != nil {
 		return e.execFailed(x, &rec, opts, err)
 	}
@@ -323,9 +331,11 @@ func (e *Engine) ExecResize(ctx context.Context, id string, height, width uint) 
 	return proc.Resize(ctx, uint32(width), uint32(height))
 }
 
-// execProcessSpec builds the exec's OCI process from the container's.
-func (e *Engine) execProcessSpec(ctx context.Context, rec Container, cfg ExecConfig) (*specs.Process, error) {
-	cc, err := e.opts.Client.LoadContainer(ctx, rec.ID)
+// loadProcessSpec reads the process of container id's OCI spec from
+// containerd. The container keeps it (ctr.procSpec): the process part of
+// a spec does not change after the create (an update changes resources).
+func (e *Engine) loadProcessSpec(ctx context.Context, id string) (*specs.Process, error) {
+	cc, err := e.opts.Client.LoadContainer(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -339,13 +349,19 @@ func (e *Engine) execProcessSpec(ctx context.Context, rec Container, cfg ExecCon
 		return nil, err
 	}
 	if spec.Process == nil {
-		return nil, fmt.Errorf("container %s has no process in its spec", rec.ID)
+		return nil, fmt.Errorf("container %s has no process in its spec", id)
 	}
-	p := *spec.Process
+	return spec.Process, nil
+}
+
+// execProcessSpec builds the exec's OCI process from the container's
+// (base, shared: only replaced, never changed in place).
+func execProcessSpec(base *specs.Process, rec Container, cfg ExecConfig) (*specs.Process, error) {
+	p := *base
 	p.Args = cfg.Args
 	p.Terminal = cfg.Tty
 	p.ConsoleSize = nil
-	p.Env = mergeEnvKV(spec.Process.Env, cfg.Env)
+	p.Env = mergeEnvKV(base.Env, cfg.Env)
 	if cfg.WorkingDir != "" {
 		p.Cwd = cfg.WorkingDir
 	}
