@@ -59,12 +59,12 @@ func (d *Daemon) ContainerCreate(ctx context.Context, name string, req *containe
 	}
 	hcJSON, _ := json.Marshal(hc)
 	rec, warnings, err := d.engine.CreateFrom(ctx, img, spec, func(id string) map[string][]byte {
-		cfg := *merged
-		if cfg.Hostname == "" {
+		shown := *merged
+		if shown.Hostname == "" {
 			// dockerd shows the generated hostname (the short ID) in Config.
-			cfg.Hostname = id[:12]
+			shown.Hostname = id[:12]
 		}
-		cfgJSON, _ := json.Marshal(&cfg)
+		cfgJSON, _ := json.Marshal(&shown)
 		return map[string][]byte{metaConfig: cfgJSON, metaHostConfig: hcJSON}
 	})
 	if err != nil {

@@ -161,6 +161,9 @@ func (s *ContainerSpec) attachments() []NetworkAttachment {
 // container's first network (prewarm_netns.go): its path and the host end
 // of its veth pair, or "" for both on a miss.
 func (e *Engine) claimFirstNetwork(s *ContainerSpec) (nsPath, hostVeth string) {
+	if e.prewarm == nil || e.prewarm.netns == nil {
+		return "", "" // no pool: spare the network lookup
+	}
 	n, err := e.opts.Networks.Get(s.attachments()[0].Network)
 	if err != nil || n.Driver != network.DriverBridge {
 		return "", ""

@@ -1,10 +1,7 @@
 package network
 
 import (
-	"net/netip"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -48,14 +45,7 @@ func countSaved(t *testing.T, r fwRule) int {
 // The batched path writes the rules iptables itself recognises (checked
 // with iptables -C), each once however often it runs, and removes them.
 func TestFirewallRulesBatched(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
-	dir := t.TempDir()
-	m, err := New(Options{Root: filepath.Join(dir, "state"), DefaultCIDR: netip.MustParsePrefix("10.241.0.1/24"),
-		Pools: []Pool{{Base: netip.MustParsePrefix("10.242.0.0/16"), Size: 24}}})
-	assert.NilError(t, err)
-	t.Cleanup(m.Shutdown)
+	m, _ := newTestManager(t, "10.241.0.1/24", "10.242.0.0/16")
 	for _, internal := range []bool{false, true} {
 		n, err := m.Create(CreateRequest{Name: "fw-" + map[bool]string{false: "nat", true: "internal"}[internal], Internal: internal})
 		assert.NilError(t, err)

@@ -23,19 +23,28 @@ func ping(t *testing.T, nsPath string, ip netip.Addr) error {
 
 type pingError struct{ out string }
 
+// newTestManager makes a manager with its state in a test directory (also
+// returned), whose default bridge has address defaultCIDR and whose new
+// networks get /24s of pool; the test is skipped without root.
+func newTestManager(t *testing.T, defaultCIDR, pool string) (*Manager, string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	dir := t.TempDir()
+	m, err := New(Options{Root: filepath.Join(dir, "state"), DefaultCIDR: netip.MustParsePrefix(defaultCIDR),
+		Pools: []Pool{{Base: netip.MustParsePrefix(pool), Size: 24}}})
+	assert.NilError(t, err)
+	t.Cleanup(m.Shutdown)
+	return m, dir
+}
+
 func (p *pingError) Error() string { return p.out }
 
 // Two namespaces on one network reach each other; a namespace on another
 // network does not; removing the network needs its endpoints gone.
 func TestBridgeNetworks(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
-	dir := t.TempDir()
-	m, err := New(Options{Root: filepath.Join(dir, "state"), DefaultCIDR: netip.MustParsePrefix("10.251.0.1/24"),
-		Pools: []Pool{{Base: netip.MustParsePrefix("10.252.0.0/16"), Size: 24}}})
-	assert.NilError(t, err)
-	t.Cleanup(m.Shutdown)
+	m, dir := newTestManager(t, "10.251.0.1/24", "10.252.0.0/16")
 
 	def, err := m.Get("bridge")
 	assert.NilError(t, err)

@@ -1,8 +1,6 @@
 package network
 
 import (
-	"net/netip"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -20,14 +18,7 @@ import (
 // namespace attached the usual way. A network being removed tells
 // OnRemove first.
 func TestSpareNamespace(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
-	dir := t.TempDir()
-	m, err := New(Options{Root: filepath.Join(dir, "state"), DefaultCIDR: netip.MustParsePrefix("10.249.0.1/24"),
-		Pools: []Pool{{Base: netip.MustParsePrefix("10.248.0.0/16"), Size: 24}}})
-	assert.NilError(t, err)
-	t.Cleanup(m.Shutdown)
+	m, dir := newTestManager(t, "10.249.0.1/24", "10.248.0.0/16")
 	n, err := m.Create(CreateRequest{Name: "t-spare"})
 	assert.NilError(t, err)
 	t.Cleanup(func() { _, _ = m.Remove(n.ID) })

@@ -5,11 +5,9 @@ import (
 	"fmt"
 	"io"
 	"math/rand"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -239,19 +237,4 @@ func hogFile(t *testing.T) string {
 	assert.NilError(t, err)
 	assert.NilError(t, f.Close())
 	return p
-}
-
-// labelledMetric reads one sample with the given labels from /metrics.
-func labelledMetric(t *testing.T, addr, name, labels string) float64 {
-	t.Helper()
-	res, err := http.Get("http://" + addr + "/metrics")
-	assert.NilError(t, err)
-	defer res.Body.Close()
-	body, err := io.ReadAll(res.Body)
-	assert.NilError(t, err)
-	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name+"{"+labels+"}") + ` (\S+)$`).FindSubmatch(body)
-	assert.Assert(t, m != nil, "metric %s{%s} not in:\n%s", name, labels, body)
-	v, err := strconv.ParseFloat(string(m[1]), 64)
-	assert.NilError(t, err)
-	return v
 }

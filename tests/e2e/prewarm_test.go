@@ -96,13 +96,26 @@ func freeAddr(t *testing.T) string {
 // metric reads one unlabelled sample from the daemon's /metrics.
 func metric(t *testing.T, addr, name string) float64 {
 	t.Helper()
+	return sample(t, addr, name)
+}
+
+// labelledMetric reads the sample of name with exactly these labels
+// (`k="v",...`, in the order the daemon writes them).
+func labelledMetric(t *testing.T, addr, name, labels string) float64 {
+	t.Helper()
+	return sample(t, addr, name+"{"+labels+"}")
+}
+
+// sample reads the value of one series ("name" or "name{labels}").
+func sample(t *testing.T, addr, series string) float64 {
+	t.Helper()
 	res, err := http.Get("http://" + addr + "/metrics")
 	assert.NilError(t, err)
 	defer res.Body.Close()
 	body, err := io.ReadAll(res.Body)
 	assert.NilError(t, err)
-	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` (\S+)$`).FindSubmatch(body)
-	assert.Assert(t, m != nil, "metric %s not in:\n%s", name, body)
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\S+)$`).FindSubmatch(body)
+	assert.Assert(t, m != nil, "metric %s not in:\n%s", series, body)
 	v, err := strconv.ParseFloat(string(m[1]), 64)
 	assert.NilError(t, err)
 	return v
